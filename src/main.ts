@@ -1,0 +1,253 @@
+import { KubeConfig } from "@kubernetes/client-node";
+import { pathToFileURL } from "node:url";
+import { ConfigError, helpText, parseConfig, type OperatorConfig } from "./config.js";
+import { startProbeServer, type Probes, type ProbeServer } from "./observability/http.js";
+import { createLogger, type Logger } from "./observability/logger.js";
+import { OperatorMetrics } from "./observability/metrics.js";
+import { Controller, type Reconciler } from "./runtime/controller.js";
+import { errorMessage } from "./runtime/errors.js";
+import { EventRecorder } from "./runtime/events.js";
+import { Informer, InformerSet, type InformerOptions } from "./runtime/informer.js";
+import { LeaderElector } from "./runtime/leaderelection.js";
+import { ResourceClient, type ResourceType } from "./runtime/resource.js";
+import { StatusPatcher } from "./runtime/status.js";
+
+export const ldapPairResource: ResourceType = {
+  group: "ldapgateway.io",
+  version: "v1alpha1",
+  plural: "ldappairs",
+  kind: "LdapPair",
+};
+
+export interface RunOperatorOptions {
+  /** The controller's logic; the runtime around it knows nothing of LDAP or Proxmox. */
+  reconcile: Reconciler;
+  config: OperatorConfig;
+  resource?: ResourceType;
+  controllerName?: string;
+  kubeConfig?: KubeConfig;
+  logger?: Logger;
+  metrics?: OperatorMetrics;
+  /** Watch tuning, mostly for tests that need a stall detected in seconds. */
+  informer?: Pick<InformerOptions, "watchTimeoutSeconds" | "watchdogGraceMs" | "restartBackoff">;
+}
+
+export interface Operator {
+  readonly logger: Logger;
+  readonly metrics: OperatorMetrics;
+  readonly cache: InformerSet;
+  readonly controller: Controller;
+  readonly status: StatusPatcher;
+  readonly probePort: number | undefined;
+  readonly metricsPort: number | undefined;
+  isLeader(): boolean;
+  /** Graceful stop; resolves with the exit code. */
+  stop(exitCode?: number): Promise<number>;
+  /** Settles when the operator stopped by itself (leadership lost) or through `stop`. */
+  readonly finished: Promise<number>;
+}
+
+export function loadKubeConfig(path: string | undefined): KubeConfig {
+  const kc = new KubeConfig();
+  if (path) kc.loadFromFile(path);
+  else if (process.env.KUBERNETES_SERVICE_HOST) kc.loadFromCluster();
+  else kc.loadFromDefault();
+  return kc;
+}
+
+/** Until the LdapPair reconciler lands, the runtime runs with this one, which changes nothing. */
+export const observeOnly: Reconciler = async (key, obj, ctx) => {
+  ctx.logger.debug("reconcile", { key, exists: obj !== undefined });
+};
+
+export async function runOperator(options: RunOperatorOptions): Promise<Operator> {
+  const { config } = options;
+  const name = options.controllerName ?? "ldappair";
+  const logger = options.logger ?? createLogger({ level: config.logLevel });
+  const metrics = options.metrics ?? new OperatorMetrics();
+  const kubeConfig = options.kubeConfig ?? loadKubeConfig(config.kubeconfig);
+  const resource = new ResourceClient(kubeConfig, options.resource ?? ldapPairResource);
+
+  const namespaces = config.namespaces.length > 0 ? config.namespaces : [undefined];
+  const cache = new InformerSet(
+    namespaces.map(
+      (namespace) =>
+        new Informer({
+          resource,
+          namespace,
+          labelSelector: config.labelSelector,
+          logger,
+          resyncPeriodMs: config.resyncPeriodMs,
+          ...options.informer,
+        }),
+    ),
+  );
+  const status = new StatusPatcher(resource);
+  const events = new EventRecorder({
+    kubeConfig,
+    reportingController: `${resource.type.group}/${name}-controller`,
+    reportingInstance: config.identity,
+    logger,
+  });
+  const controller = new Controller({
+    name,
+    cache,
+    reconcile: options.reconcile,
+    resource,
+    status,
+    events,
+    logger,
+    metrics,
+    workers: config.workers,
+  });
+
+  let settle: (code: number) => void = () => undefined;
+  const finished = new Promise<number>((resolve) => (settle = resolve));
+  let stopping: Promise<number> | undefined;
+
+  const startWhenSynced = (): void => {
+    void waitFor(() => cache.hasSynced).then(() => {
+      if (!stopping) controller.start();
+    });
+  };
+
+  const elector = config.leaderElect
+    ? new LeaderElector({
+        kubeConfig,
+        leaseName: config.leaseName,
+        leaseNamespace: config.leaseNamespace,
+        identity: config.identity,
+        logger,
+        timing: {
+          leaseDurationMs: config.leaseDurationMs,
+          renewDeadlineMs: config.renewDeadlineMs,
+          retryPeriodMs: config.retryPeriodMs,
+        },
+        onStartedLeading: () => {
+          metrics.leaderStatus.set({ name: config.leaseName }, 1);
+          startWhenSynced();
+        },
+        onStoppedLeading: () => {
+          metrics.leaderStatus.set({ name: config.leaseName }, 0);
+          // Another replica may already lead: stop at once and let the orchestrator restart us.
+          void stop(1, false);
+        },
+      })
+    : undefined;
+
+  const probes: Probes = {
+    healthy: () => controller.healthy(),
+    ready: () => cache.hasSynced || "caches not synced",
+  };
+  const servers = await startServers(config, probes, metrics);
+
+  async function stop(exitCode = 0, releaseLease = true): Promise<number> {
+    stopping ??= (async () => {
+      logger.info("shutting down", { graceMs: config.shutdownGraceMs });
+      await controller.stop(config.shutdownGraceMs);
+      await events.flush();
+      await elector?.stop(releaseLease);
+      metrics.leaderStatus.set({ name: config.leaseName }, 0);
+      await cache.stop();
+      await Promise.all(servers.all.map((s) => s.close()));
+      logger.info("stopped", { exitCode });
+      settle(exitCode);
+      return exitCode;
+    })();
+    return stopping;
+  }
+
+  cache.start();
+  if (elector) {
+    metrics.leaderStatus.set({ name: config.leaseName }, 0);
+    elector.start();
+  } else {
+    startWhenSynced();
+  }
+  logger.info("operator started", {
+    identity: config.identity,
+    namespaces: config.namespaces.length ? config.namespaces : "*",
+    labelSelector: config.labelSelector,
+    leaderElection: config.leaderElect,
+    probePort: servers.probe?.port,
+    metricsPort: servers.metrics?.port,
+  });
+
+  return {
+    logger,
+    metrics,
+    cache,
+    controller,
+    status,
+    probePort: servers.probe?.port,
+    metricsPort: servers.metrics?.port,
+    isLeader: () => elector?.isLeader ?? true,
+    stop,
+    finished,
+  };
+}
+
+async function startServers(config: OperatorConfig, probes: Probes, metrics: OperatorMetrics) {
+  const disabled = (address: string): boolean => address === "0" || address === "";
+  if (!disabled(config.probeAddress) && config.probeAddress === config.metricsAddress) {
+    const both = await startProbeServer(config.probeAddress, { probes, registry: metrics.registry });
+    return { probe: both, metrics: both, all: [both] };
+  }
+  const probe = disabled(config.probeAddress)
+    ? undefined
+    : await startProbeServer(config.probeAddress, { probes });
+  const metricsServer = disabled(config.metricsAddress)
+    ? undefined
+    : await startProbeServer(config.metricsAddress, { registry: metrics.registry });
+  return { probe, metrics: metricsServer, all: [probe, metricsServer].filter((s): s is ProbeServer => !!s) };
+}
+
+function waitFor(condition: () => boolean, intervalMs = 100): Promise<void> {
+  return new Promise((resolve) => {
+    const check = (): void => {
+      if (condition()) resolve();
+      else setTimeout(check, intervalMs).unref();
+    };
+    check();
+  });
+}
+
+/** Wires signals: the first SIGTERM/SIGINT stops gracefully, a second one exits at once. */
+export function exitOnSignals(operator: Operator): void {
+  let signalled = false;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (signalled) process.exit(1);
+    signalled = true;
+    operator.logger.info("signal received", { signal });
+    void operator.stop(0);
+  };
+  process.on("SIGTERM", onSignal);
+  process.on("SIGINT", onSignal);
+  void operator.finished.then((code) => process.exit(code));
+}
+
+async function main(argv: string[]): Promise<void> {
+  let parsed;
+  try {
+    parsed = parseConfig(argv);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`${err.message}\n\n${helpText()}`);
+    process.exit(2);
+  }
+  if (parsed.help) {
+    process.stdout.write(helpText());
+    return;
+  }
+  // The LdapPair reconciler plugs in here: runOperator({ reconcile: reconcileLdapPair, config }).
+  const operator = await runOperator({ reconcile: observeOnly, config: parsed.config });
+  exitOnSignals(operator);
+}
+
+const entry = process.argv[1];
+if (entry && import.meta.url === pathToFileURL(entry).href) {
+  main(process.argv.slice(2)).catch((err: unknown) => {
+    createLogger().error("operator failed to start", { error: errorMessage(err) });
+    process.exit(1);
+  });
+}

@@ -1,0 +1,225 @@
+import { CoordinationV1Api, V1MicroTime, type KubeConfig, type V1Lease } from "@kubernetes/client-node";
+import type { Logger } from "winston";
+import { sleep } from "./clock.js";
+import { errorMessage, isConflict, isNotFound } from "./errors.js";
+import {
+  decide,
+  defaultTiming,
+  jitterFactor,
+  nextRecord,
+  observe,
+  releasedRecord,
+  renewalExpired,
+  validateTiming,
+  type ElectionTiming,
+  type LeaseRecord,
+  type Observation,
+} from "./leaderdecision.js";
+
+export interface LeaderElectorOptions {
+  kubeConfig: KubeConfig;
+  leaseName: string;
+  leaseNamespace: string;
+  identity: string;
+  logger: Logger;
+  timing?: ElectionTiming;
+  onStartedLeading(): void;
+  /** Leadership lost without a release: the process must stop working at once. */
+  onStoppedLeading(): void;
+  onLeaderChange?(holder: string): void;
+}
+
+function toRecord(lease: V1Lease): LeaseRecord {
+  const spec = lease.spec ?? {};
+  return {
+    holderIdentity: spec.holderIdentity ?? "",
+    leaseDurationSeconds: spec.leaseDurationSeconds ?? 0,
+    acquireTime: spec.acquireTime ? new Date(spec.acquireTime).getTime() : 0,
+    renewTime: spec.renewTime ? new Date(spec.renewTime).getTime() : 0,
+    leaseTransitions: spec.leaseTransitions ?? 0,
+  };
+}
+
+function toSpec(record: LeaseRecord): V1Lease["spec"] {
+  return {
+    holderIdentity: record.holderIdentity,
+    leaseDurationSeconds: record.leaseDurationSeconds,
+    acquireTime: new V1MicroTime(record.acquireTime),
+    renewTime: new V1MicroTime(record.renewTime),
+    leaseTransitions: record.leaseTransitions,
+  };
+}
+
+/**
+ * Leader election on a coordination.k8s.io Lease. Each write carries the
+ * resourceVersion that was read, so of two candidates racing for an expired
+ * lease exactly one wins (the other gets 409).
+ */
+export class LeaderElector {
+  private readonly api: CoordinationV1Api;
+  private readonly timing: ElectionTiming;
+  private readonly abort = new AbortController();
+  private observation: Observation | undefined;
+  private lease: V1Lease | undefined;
+  private leading = false;
+  private lastHolder: string | undefined;
+  private running: Promise<void> | undefined;
+
+  constructor(private readonly options: LeaderElectorOptions) {
+    this.api = options.kubeConfig.makeApiClient(CoordinationV1Api);
+    this.timing = options.timing ?? defaultTiming;
+    const problem = validateTiming(this.timing);
+    if (problem) throw new Error(`leader election: ${problem}`);
+  }
+
+  get isLeader(): boolean {
+    return this.leading;
+  }
+
+  start(): void {
+    this.running ??= this.run();
+  }
+
+  /** Stops campaigning; a leader hands the lease back so a standby takes over at once. */
+  async stop(release = true): Promise<void> {
+    this.abort.abort();
+    await this.running;
+    if (this.leading && release) await this.release();
+    this.leading = false;
+  }
+
+  private async run(): Promise<void> {
+    const signal = this.abort.signal;
+    while (!signal.aborted && !this.leading) {
+      if (await this.tryAcquireOrRenew()) {
+        this.leading = true;
+        // Won just as shutdown began: hold no work, `stop` hands the lease back.
+        if (signal.aborted) return;
+        this.options.logger.info("became leader", {
+          lease: this.leaseRef(),
+          identity: this.options.identity,
+        });
+        this.options.onStartedLeading();
+        break;
+      }
+      await sleep(this.jittered(), signal);
+    }
+    if (this.leading) await this.renewLoop();
+  }
+
+  private async renewLoop(): Promise<void> {
+    const signal = this.abort.signal;
+    let lastRenewed = Date.now();
+    while (!signal.aborted) {
+      await sleep(this.timing.retryPeriodMs, signal);
+      if (signal.aborted) return;
+      const remaining = this.timing.renewDeadlineMs - (Date.now() - lastRenewed);
+      if (await withTimeout(this.tryAcquireOrRenew(), remaining)) {
+        lastRenewed = Date.now();
+        continue;
+      }
+      if (renewalExpired(lastRenewed, Date.now(), this.timing) || !this.holdsObservedLease()) {
+        this.leading = false;
+        this.options.logger.error("leadership lost", {
+          lease: this.leaseRef(),
+          identity: this.options.identity,
+        });
+        this.options.onStoppedLeading();
+        return;
+      }
+    }
+  }
+
+  private holdsObservedLease(): boolean {
+    const holder = this.observation?.record.holderIdentity;
+    return holder === undefined || holder === this.options.identity;
+  }
+
+  private async tryAcquireOrRenew(): Promise<boolean> {
+    const now = Date.now();
+    try {
+      const lease = await this.read();
+      if (lease) this.noteObserved(lease, now);
+      const decision = decide(this.options.identity, this.observation, now);
+      if (decision.action === "wait") return false;
+      const current = this.observation?.record;
+      const record = nextRecord(this.options.identity, current, this.timing, now);
+      const written = lease ? await this.replace(lease, record) : await this.create(record);
+      this.lease = written;
+      this.observation = { record: toRecord(written), observedAt: now };
+      return true;
+    } catch (err) {
+      if (isConflict(err)) return false;
+      this.options.logger.warn("lease update failed", { lease: this.leaseRef(), error: errorMessage(err) });
+      return false;
+    }
+  }
+
+  private noteObserved(lease: V1Lease, now: number): void {
+    this.lease = lease;
+    this.observation = observe(this.observation, toRecord(lease), now);
+    const holder = this.observation.record.holderIdentity;
+    if (holder !== this.lastHolder) {
+      this.lastHolder = holder;
+      if (holder) this.options.logger.info("lease holder observed", { holder, lease: this.leaseRef() });
+      this.options.onLeaderChange?.(holder);
+    }
+  }
+
+  private async read(): Promise<V1Lease | undefined> {
+    try {
+      return await this.api.readNamespacedLease({
+        name: this.options.leaseName,
+        namespace: this.options.leaseNamespace,
+      });
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  private create(record: LeaseRecord): Promise<V1Lease> {
+    return this.api.createNamespacedLease({
+      namespace: this.options.leaseNamespace,
+      body: { metadata: { name: this.options.leaseName }, spec: toSpec(record) },
+    });
+  }
+
+  private replace(lease: V1Lease, record: LeaseRecord): Promise<V1Lease> {
+    return this.api.replaceNamespacedLease({
+      name: this.options.leaseName,
+      namespace: this.options.leaseNamespace,
+      body: { metadata: { ...lease.metadata, name: this.options.leaseName }, spec: toSpec(record) },
+    });
+  }
+
+  private async release(): Promise<void> {
+    if (!this.lease || !this.observation) return;
+    try {
+      this.lease = await this.replace(this.lease, releasedRecord(this.observation.record, Date.now()));
+      this.options.logger.info("lease released", { lease: this.leaseRef() });
+    } catch (err) {
+      this.options.logger.warn("lease release failed", { lease: this.leaseRef(), error: errorMessage(err) });
+    }
+  }
+
+  private jittered(): number {
+    return this.timing.retryPeriodMs * (1 + Math.random() * (jitterFactor - 1));
+  }
+
+  private leaseRef(): string {
+    return `${this.options.leaseNamespace}/${this.options.leaseName}`;
+  }
+}
+
+/** A hung request must not let a leader outlive its renew deadline. */
+function withTimeout(attempt: Promise<boolean>, ms: number): Promise<boolean> {
+  if (ms <= 0) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms);
+    void attempt.then((ok) => {
+      clearTimeout(timer);
+      resolve(ok);
+    });
+  });
+}

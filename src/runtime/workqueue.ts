@@ -1,0 +1,154 @@
+import { systemClock, type Clock } from "./clock.js";
+import { Fifo } from "./fifo.js";
+import { RateLimiter } from "./ratelimit.js";
+
+/** Hooks for the controller-runtime workqueue metrics; times are in seconds. */
+export interface QueueObserver {
+  added(): void;
+  depth(depth: number): void;
+  queued(seconds: number): void;
+  worked(seconds: number): void;
+  retried(): void;
+}
+
+export interface WorkQueueOptions {
+  clock?: Clock;
+  rateLimiter?: RateLimiter;
+  observer?: QueueObserver;
+}
+
+/**
+ * A keyed queue with client-go's semantics: a key is queued at most once
+ * (`dirty`), is never handed to two workers at once (`processing`), and a key
+ * added while it is being processed is queued again when `done` is called.
+ */
+export class WorkQueue {
+  private readonly queue = new Fifo<string>();
+  private readonly dirty = new Set<string>();
+  private readonly processing = new Set<string>();
+  private readonly delayed = new Map<string, { readyAt: number; handle: unknown }>();
+  private readonly enqueuedAt = new Map<string, number>();
+  private readonly startedAt = new Map<string, number>();
+  private readonly waiters: Array<(key: string | undefined) => void> = [];
+  private readonly idleWaiters: Array<() => void> = [];
+  private shuttingDown = false;
+  private readonly clock: Clock;
+  private readonly limiter: RateLimiter;
+  private readonly observer: QueueObserver | undefined;
+
+  constructor(options: WorkQueueOptions = {}) {
+    this.clock = options.clock ?? systemClock;
+    this.limiter = options.rateLimiter ?? new RateLimiter(undefined, undefined, this.clock.now());
+    this.observer = options.observer;
+  }
+
+  get length(): number {
+    return this.queue.length;
+  }
+
+  get inFlight(): number {
+    return this.processing.size;
+  }
+
+  get isShuttingDown(): boolean {
+    return this.shuttingDown;
+  }
+
+  add(key: string): void {
+    if (this.shuttingDown || this.dirty.has(key)) return;
+    this.observer?.added();
+    this.dirty.add(key);
+    this.enqueuedAt.set(key, this.clock.now());
+    if (this.processing.has(key)) return;
+    this.enqueue(key);
+  }
+
+  /** Adds the key once `delayMs` has passed; an earlier pending time wins. */
+  addAfter(key: string, delayMs: number): void {
+    if (this.shuttingDown) return;
+    if (delayMs <= 0) return this.add(key);
+    const readyAt = this.clock.now() + delayMs;
+    const pending = this.delayed.get(key);
+    if (pending && pending.readyAt <= readyAt) return;
+    if (pending) this.clock.clearTimeout(pending.handle);
+    const handle = this.clock.setTimeout(() => {
+      this.delayed.delete(key);
+      this.add(key);
+    }, delayMs);
+    this.delayed.set(key, { readyAt, handle });
+  }
+
+  /** Adds the key after its backoff, which grows with each call until `forget`. */
+  addRateLimited(key: string): void {
+    this.observer?.retried();
+    this.addAfter(key, this.limiter.when(key, this.clock.now()));
+  }
+
+  forget(key: string): void {
+    this.limiter.forget(key);
+  }
+
+  retries(key: string): number {
+    return this.limiter.retries(key);
+  }
+
+  /** The next key to work on, or undefined once shut down and drained of queued keys. */
+  get(): Promise<string | undefined> {
+    const key = this.take();
+    if (key !== undefined || this.shuttingDown) return Promise.resolve(key);
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  done(key: string): void {
+    this.processing.delete(key);
+    const started = this.startedAt.get(key);
+    this.startedAt.delete(key);
+    if (started !== undefined) this.observer?.worked((this.clock.now() - started) / 1000);
+    if (this.dirty.has(key)) this.enqueue(key);
+    if (this.processing.size === 0) this.idleWaiters.splice(0).forEach((wake) => wake());
+  }
+
+  /** Stops handing out work; keys already queued are dropped, delayed adds cancelled. */
+  shutDown(): void {
+    this.shuttingDown = true;
+    for (const { handle } of this.delayed.values()) this.clock.clearTimeout(handle);
+    this.delayed.clear();
+    this.waiters.splice(0).forEach((wake) => wake(undefined));
+  }
+
+  /** Resolves once no key is being processed. */
+  drained(): Promise<void> {
+    if (this.processing.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private enqueue(key: string): void {
+    const waiter = this.waiters.shift();
+    if (waiter) {
+      this.start(key);
+      waiter(key);
+      return;
+    }
+    this.queue.push(key);
+    this.observer?.depth(this.queue.length);
+  }
+
+  private take(): string | undefined {
+    if (this.shuttingDown) return undefined;
+    const key = this.queue.shift();
+    if (key === undefined) return undefined;
+    this.observer?.depth(this.queue.length);
+    this.start(key);
+    return key;
+  }
+
+  private start(key: string): void {
+    this.dirty.delete(key);
+    this.processing.add(key);
+    const now = this.clock.now();
+    const enqueued = this.enqueuedAt.get(key);
+    this.enqueuedAt.delete(key);
+    if (enqueued !== undefined) this.observer?.queued((now - enqueued) / 1000);
+    this.startedAt.set(key, now);
+  }
+}
