@@ -4,7 +4,7 @@ import type { OperatorMetrics, ReconcileResult as ResultLabel } from "../observa
 import { sleep } from "./clock.js";
 import { isTerminal } from "./errors.js";
 import type { EventSink } from "./events.js";
-import type { InformerSet } from "./informer.js";
+import type { ObjectCache } from "./informer.js";
 import { objectKey, type KubeObject, type ResourceClient } from "./resource.js";
 import type { StatusWriter } from "./status.js";
 import { WorkQueue } from "./workqueue.js";
@@ -35,7 +35,7 @@ export type Reconciler = (
 
 export interface ControllerOptions {
   name: string;
-  cache: InformerSet;
+  cache: ObjectCache;
   reconcile: Reconciler;
   resource: ResourceClient;
   status: StatusWriter;

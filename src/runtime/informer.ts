@@ -269,8 +269,16 @@ export class Informer {
   }
 }
 
+/** What a controller needs of a cache. */
+export interface ObjectCache {
+  readonly hasSynced: boolean;
+  get(key: string): KubeObject | undefined;
+  keys(): string[];
+  addHandlers(handlers: InformerHandlers): () => void;
+}
+
 /** Several informers (one per watched namespace) seen as one cache. */
-export class InformerSet {
+export class InformerSet implements ObjectCache {
   constructor(readonly informers: readonly Informer[]) {}
 
   get hasSynced(): boolean {

@@ -1,0 +1,194 @@
+import { Writable } from "node:stream";
+import { describe, expect, it } from "vitest";
+import { createLogger } from "../../src/observability/logger.js";
+import { OperatorMetrics } from "../../src/observability/metrics.js";
+import { Controller, type Reconciler } from "../../src/runtime/controller.js";
+import { TerminalError } from "../../src/runtime/errors.js";
+import type { InformerHandlers, ObjectCache } from "../../src/runtime/informer.js";
+import { RateLimiter } from "../../src/runtime/ratelimit.js";
+import type { KubeObject, ResourceClient } from "../../src/runtime/resource.js";
+import { WorkQueue } from "../../src/runtime/workqueue.js";
+
+class FakeCache implements ObjectCache {
+  hasSynced = true;
+  objects = new Map<string, KubeObject>();
+  handlers: InformerHandlers[] = [];
+  get(key: string) {
+    return this.objects.get(key);
+  }
+  keys() {
+    return [...this.objects.keys()];
+  }
+  addHandlers(h: InformerHandlers) {
+    this.handlers.push(h);
+    return () => (this.handlers = this.handlers.filter((x) => x !== h));
+  }
+  put(name: string) {
+    const obj: KubeObject = { metadata: { name, namespace: "ns", resourceVersion: "1" } };
+    this.objects.set(`ns/${name}`, obj);
+    this.handlers.forEach((h) => h.added(obj));
+  }
+}
+
+const silent = createLogger({ stream: new Writable({ write: (_c, _e, d) => d() }) });
+
+function setup(reconcile: Reconciler, workers = 1) {
+  const cache = new FakeCache();
+  const metrics = new OperatorMetrics({ processMetrics: false });
+  const queue = new WorkQueue({
+    rateLimiter: new RateLimiter({ baseDelayMs: 10, maxDelayMs: 40 }, { qps: 1000, burst: 1000 }),
+    observer: metrics.queueObserver("test"),
+  });
+  const controller = new Controller({
+    name: "test",
+    cache,
+    reconcile,
+    queue,
+    workers,
+    metrics,
+    logger: silent,
+    resource: {} as ResourceClient,
+    status: { update: async (o) => o },
+    events: { record: () => undefined },
+  });
+  return { cache, controller, metrics, queue };
+}
+
+const until = async (cond: () => boolean, ms = 5000) => {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error("timed out");
+    await new Promise((r) => setTimeout(r, 5));
+  }
+};
+
+async function metricValue(metrics: OperatorMetrics, name: string, labels: Record<string, string>) {
+  const metric = await metrics.registry.getSingleMetric(name)?.get();
+  const match = metric?.values.find((v) => Object.entries(labels).every(([k, val]) => v.labels[k] === val));
+  return match?.value ?? 0;
+}
+
+describe("Controller", () => {
+  it("reconciles cached objects on start and new ones as they come", async () => {
+    const seen: string[] = [];
+    const { cache, controller } = setup(
+      async (key, obj) => void seen.push(`${key}:${obj ? "present" : "gone"}`),
+    );
+    cache.put("a");
+    controller.start();
+    cache.put("b");
+    await until(() => seen.length === 2);
+    await controller.stop(1000);
+    expect(seen.sort()).toEqual(["ns/a:present", "ns/b:present"]);
+  });
+
+  it("retries an error with growing backoff, then resets on success", async () => {
+    const times: number[] = [];
+    const { cache, controller, queue, metrics } = setup(async () => {
+      times.push(Date.now());
+      if (times.length < 4) throw new Error("transient");
+    });
+    cache.put("a");
+    controller.start();
+    await until(() => times.length === 4);
+    await until(() => queue.retries("ns/a") === 0);
+    await controller.stop(1000);
+    const gaps = times.slice(1).map((t, i) => t - times[i]!);
+    expect(gaps[0]).toBeGreaterThanOrEqual(9);
+    expect(gaps[1]).toBeGreaterThanOrEqual(19);
+    expect(gaps[2]).toBeGreaterThanOrEqual(39);
+    expect(await metricValue(metrics, "controller_runtime_reconcile_total", { result: "error" })).toBe(3);
+    expect(await metricValue(metrics, "controller_runtime_reconcile_total", { result: "success" })).toBe(1);
+    expect(await metricValue(metrics, "workqueue_retries_total", {})).toBe(3);
+  });
+
+  it("does not retry a terminal error", async () => {
+    let calls = 0;
+    const { cache, controller, metrics } = setup(async () => {
+      calls += 1;
+      throw new TerminalError("spec is invalid");
+    });
+    cache.put("a");
+    controller.start();
+    await until(() => calls === 1);
+    await new Promise((r) => setTimeout(r, 150));
+    await controller.stop(1000);
+    expect(calls).toBe(1);
+    expect(await metricValue(metrics, "controller_runtime_terminal_reconcile_errors_total", {})).toBe(1);
+  });
+
+  it("honours requeueAfter", async () => {
+    const times: number[] = [];
+    const { cache, controller, metrics } = setup(async () => {
+      times.push(Date.now());
+      return times.length < 2 ? { requeueAfter: 100 } : undefined;
+    });
+    cache.put("a");
+    controller.start();
+    await until(() => times.length === 2);
+    await controller.stop(1000);
+    expect(times[1]! - times[0]!).toBeGreaterThanOrEqual(99);
+    expect(
+      await metricValue(metrics, "controller_runtime_reconcile_total", { result: "requeue_after" }),
+    ).toBe(1);
+  });
+
+  it("with several workers runs distinct keys in parallel but one key at a time", async () => {
+    const running = new Set<string>();
+    let overlapSameKey = false;
+    let maxParallel = 0;
+    let calls = 0;
+    const { cache, controller } = setup(async (key) => {
+      if (running.has(key)) overlapSameKey = true;
+      running.add(key);
+      maxParallel = Math.max(maxParallel, running.size);
+      calls += 1;
+      await new Promise((r) => setTimeout(r, 20));
+      running.delete(key);
+    }, 3);
+    controller.start();
+    for (let round = 0; round < 3; round++) ["a", "b", "c"].forEach((n) => cache.put(n));
+    await until(() => calls >= 3 && running.size === 0);
+    await controller.stop(1000);
+    expect(overlapSameKey).toBe(false);
+    expect(maxParallel).toBeGreaterThan(1);
+  });
+
+  it("on stop, lets a running reconcile finish within the grace period", async () => {
+    let finished = false;
+    const { cache, controller } = setup(async () => {
+      await new Promise((r) => setTimeout(r, 100));
+      finished = true;
+    });
+    cache.put("a");
+    controller.start();
+    await new Promise((r) => setTimeout(r, 20));
+    expect(await controller.stop(2000)).toBe(true);
+    expect(finished).toBe(true);
+  });
+
+  it("past the grace period, aborts the reconcile's signal and reports it", async () => {
+    let aborted = false;
+    const { cache, controller } = setup(async (_k, _o, ctx) => {
+      await new Promise<void>((r) => ctx.signal.addEventListener("abort", () => r()));
+      aborted = true;
+    });
+    cache.put("a");
+    controller.start();
+    await new Promise((r) => setTimeout(r, 20));
+    expect(await controller.stop(50)).toBe(false);
+    await until(() => aborted);
+  });
+
+  it("health fails while one reconcile is stuck", async () => {
+    let release: () => void = () => undefined;
+    const { cache, controller } = setup(() => new Promise<void>((r) => (release = r)));
+    cache.put("a");
+    controller.start();
+    await new Promise((r) => setTimeout(r, 20));
+    expect(controller.healthy()).toBe(true);
+    expect(controller.healthy(Date.now() + 11 * 60_000)).toMatch(/ns\/a/);
+    release();
+    await controller.stop(1000);
+  });
+});

@@ -1,0 +1,143 @@
+import { Writable } from "node:stream";
+import { describe, expect, it } from "vitest";
+import { createLogger } from "../../src/observability/logger.js";
+import { REDACTED, Redactor } from "../../src/observability/redact.js";
+
+const tokenSecret = "3f1c9a7e-55b2-4d6e-9c1a-7b0e2d4f8a61";
+const dbPassword = "s3cr:et/P@ss";
+const sqlUri = `postgres://manager:${encodeURIComponent(dbPassword)}@db.example.com:5432/manager`;
+
+function capture(redactor: Redactor) {
+  const lines: string[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      lines.push(...chunk.toString().split("\n").filter(Boolean));
+      done();
+    },
+  });
+  const logger = createLogger({ level: "debug", stream, redactor });
+  const flush = () => new Promise((r) => setImmediate(r));
+  return { logger, lines, flush };
+}
+
+describe("Redactor", () => {
+  it("removes registered secrets anywhere in a string", () => {
+    const r = new Redactor();
+    r.registerSecret(tokenSecret);
+    expect(r.redactText(`token ${tokenSecret} refused`)).toBe(`token ${REDACTED} refused`);
+  });
+
+  it.each([
+    [
+      "SQL URI password",
+      "connect postgres://u:PASS@h/db failed",
+      "connect postgres://u:[REDACTED]@h/db failed",
+    ],
+    ["mysql URI", "mysql://root:hunter22@10.0.0.5:3306/x", "mysql://root:[REDACTED]@10.0.0.5:3306/x"],
+    [
+      "URI without password untouched",
+      "https://pve.example.com:8006/api2/json",
+      "https://pve.example.com:8006/api2/json",
+    ],
+    ["bearer token", "Authorization: Bearer abc.def.ghi", "Authorization: Bearer [REDACTED]"],
+    ["Proxmox token header", "PVEAPIToken=root@pam!op=0b1c-22", "PVEAPIToken=root@pam!op=[REDACTED]"],
+    ["password=", "password=hunter2 user=x", "password=[REDACTED] user=x"],
+    ["JSON password", '{"password":"hunter2"}', '{"password":"[REDACTED]"}'],
+  ])("pattern: %s", (_name, input, expected) => {
+    expect(new Redactor().redactText(input)).toBe(expected);
+  });
+
+  it("redacts fields named like secrets, nested and in arrays, keeps references", () => {
+    const r = new Redactor();
+    const out = r.redact({
+      proxmox: {
+        tokenId: "root@pam!op",
+        tokenSecret: "abcd-efgh",
+        credentialsSecretRef: { name: "pve-token" },
+      },
+      list: [{ password: "x1y2z3" }],
+      env: { SQL_URI: "postgres://a@b/c" },
+    });
+    expect(out).toEqual({
+      proxmox: { tokenId: "root@pam!op", tokenSecret: REDACTED, credentialsSecretRef: { name: "pve-token" } },
+      list: [{ password: REDACTED }],
+      env: { SQL_URI: REDACTED },
+    });
+  });
+
+  it("turns errors into plain objects with message, stack, fields and cause redacted", () => {
+    const r = new Redactor();
+    r.registerSecret(tokenSecret);
+    const cause = new Error(`upstream said ${tokenSecret}`);
+    const err = Object.assign(new Error(`cannot reach ${sqlUri}`, { cause }), {
+      config: { headers: { Authorization: `PVEAPIToken=root@pam!op=${tokenSecret}` } },
+    });
+    const text = JSON.stringify(r.redact({ error: err }));
+    expect(text).not.toContain(tokenSecret);
+    expect(text).not.toContain(encodeURIComponent(dbPassword));
+    expect(text).toContain("cannot reach postgres://manager:[REDACTED]@db.example.com");
+    expect(text).toContain('"stack"');
+    expect(text).toContain("upstream said [REDACTED]");
+  });
+
+  it("survives cycles", () => {
+    const a: Record<string, unknown> = { name: "a" };
+    a.self = a;
+    expect(new Redactor().redact(a)).toEqual({ name: "a", self: "[Circular]" });
+  });
+
+  it("ignores values too short to be secrets, so it cannot blank out the log", () => {
+    const r = new Redactor();
+    r.registerSecret("a");
+    r.registerSecret("");
+    expect(r.registeredCount).toBe(0);
+  });
+});
+
+describe("logger", () => {
+  it("writes JSON lines with level, message and fields", async () => {
+    const { logger, lines, flush } = capture(new Redactor());
+    logger.child({ reconcileID: "r-1" }).info("reconciled", { key: "ns/a" });
+    await flush();
+    const record = JSON.parse(lines[0]!);
+    expect(record).toMatchObject({ level: "info", msg: "reconciled", key: "ns/a", reconcileID: "r-1" });
+    expect(record.time).toMatch(/^\d{4}-\d\d-\d\dT/);
+  });
+
+  it("respects the level", async () => {
+    const r = new Redactor();
+    const lines: string[] = [];
+    const stream = new Writable({ write: (c: Buffer, _e, d) => (lines.push(c.toString()), d()) });
+    createLogger({ level: "info", stream, redactor: r }).debug("hidden");
+    await new Promise((res) => setImmediate(res));
+    expect(lines).toEqual([]);
+  });
+
+  it("never writes a secret, whichever way it is handed to the logger", async () => {
+    const r = new Redactor();
+    r.registerSecret(tokenSecret);
+    r.registerSecret(dbPassword);
+    r.registerSecret('quo"te\\slash');
+    const { logger, lines, flush } = capture(r);
+    const err = new Error(`login failed for ${sqlUri} with ${tokenSecret}`);
+    logger.error(err);
+    logger.error("request failed", err);
+    logger.error("request failed", { error: err });
+    logger.warn(`concatenated ${tokenSecret} and ${dbPassword}`);
+    logger.info("nested", { a: { b: [{ c: `x${tokenSecret}y` }] } });
+    logger.info("escaped", { v: 'quo"te\\slash' });
+    logger.info("uri", { uri: "postgres://u:PASS@h/db", dsn: "postgres://u:PASS@h/db" });
+    logger.info("buffer", { data: Buffer.from(tokenSecret) });
+    await flush();
+    expect(lines).toHaveLength(8);
+    for (const line of lines) {
+      expect(line).not.toContain(tokenSecret);
+      expect(line).not.toContain(dbPassword);
+      expect(line).not.toContain(encodeURIComponent(dbPassword));
+      expect(line).not.toContain("PASS");
+      expect(line).not.toContain('quo\\"te');
+      expect(() => JSON.parse(line)).not.toThrow();
+    }
+    expect(lines.join("\n")).toContain(REDACTED);
+  });
+});
