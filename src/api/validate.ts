@@ -1,0 +1,170 @@
+// The operator's own reading of an LdapPair spec, with the API server's
+// semantics: unknown fields refused (kubectl's strict field validation),
+// defaults applied recursively, then the OpenAPI keywords and the CEL rules of
+// the very schema the CRD is generated from. The API server normally has done
+// all of this already; the operator repeats it so that a spec applied to an
+// older CRD, or built in tests and the demo, is judged by the same rules.
+import { Ajv, type ErrorObject } from "ajv";
+import { parse as parseCel } from "@marcbachmann/cel-js";
+import { LdapPairSpec } from "./ldappair.js";
+import { toOpenApi, type OpenApiSchema } from "./openapi.js";
+import type { CelRule } from "./schema-kit.js";
+
+export interface FieldError {
+  /** Path in kubectl's notation, e.g. `spec.servers[1].name`. */
+  field: string;
+  message: string;
+}
+
+export type ValidationResult<T> = { ok: true; value: T } | { ok: false; errors: FieldError[] };
+
+const SPEC_SCHEMA = toOpenApi(LdapPairSpec);
+
+const ajv = new Ajv({ allErrors: true, strict: false, validateFormats: false, logger: false });
+const checkSpec = ajv.compile(SPEC_SCHEMA);
+
+type Compiled = (context: Record<string, unknown>) => unknown;
+const celCache = new Map<string, Compiled>();
+function compileCel(rule: string): Compiled {
+  let compiled = celCache.get(rule);
+  if (!compiled) {
+    compiled = parseCel(rule) as Compiled;
+    celCache.set(rule, compiled);
+  }
+  return compiled;
+}
+
+/** Every CEL rule of the schema, for tests that compile them all. */
+export function celRules(schema: OpenApiSchema = SPEC_SCHEMA): string[] {
+  const own = ((schema["x-kubernetes-validations"] as CelRule[] | undefined) ?? []).map((r) => r.rule);
+  const children = [...Object.values(schema.properties ?? {}), ...(schema.items ? [schema.items] : [])];
+  return [...own, ...children.flatMap((child) => celRules(child))];
+}
+
+export function compileAllRules(): void {
+  for (const rule of celRules()) compileCel(rule);
+}
+
+/** Applies defaults and validates; returns the spec as the API server would store it. */
+export function validateSpec(input: unknown): ValidationResult<LdapPairSpec> {
+  const errors = unknownFields(SPEC_SCHEMA, input, "spec");
+  const value = applyDefaults(SPEC_SCHEMA, structuredClone(input));
+  if (!checkSpec(value)) errors.push(...(checkSpec.errors ?? []).map((e) => ajvError(e, "spec")));
+  errors.push(...duplicateKeys(SPEC_SCHEMA, value, "spec"));
+  errors.push(...celErrors(SPEC_SCHEMA, value, "spec"));
+  return errors.length === 0 ? { ok: true, value: value as LdapPairSpec } : { ok: false, errors };
+}
+
+export function formatErrors(errors: FieldError[]): string {
+  return errors.map((e) => `${e.field}: ${e.message}`).join("; ");
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === "object" && v !== null && !Array.isArray(v);
+
+/** Kubernetes defaulting: a missing property with a default gets it, then defaulting recurses into it. */
+export function applyDefaults(schema: OpenApiSchema, value: unknown): unknown {
+  if (isObject(value) && schema.properties) {
+    for (const [name, child] of Object.entries(schema.properties)) {
+      if (value[name] === undefined && child.default !== undefined)
+        value[name] = structuredClone(child.default);
+      if (value[name] !== undefined) value[name] = applyDefaults(child, value[name]);
+    }
+  } else if (Array.isArray(value) && schema.items) {
+    const items = schema.items;
+    return value.map((item) => applyDefaults(items, item));
+  }
+  return value;
+}
+
+/** Every value present in the object, with the schema node that describes it and its path. */
+function* walk(
+  schema: OpenApiSchema,
+  value: unknown,
+  path: string,
+): Generator<[OpenApiSchema, unknown, string]> {
+  if (value === undefined) return;
+  yield [schema, value, path];
+  if (isObject(value) && schema.properties) {
+    for (const [name, child] of Object.entries(value)) {
+      const sub = schema.properties[name];
+      if (sub) yield* walk(sub, child, `${path}.${name}`);
+    }
+  } else if (Array.isArray(value) && schema.items) {
+    for (const [i, item] of value.entries()) yield* walk(schema.items, item, `${path}[${i}]`);
+  }
+}
+
+function unknownFields(schema: OpenApiSchema, value: unknown, path: string): FieldError[] {
+  return [...walk(schema, value, path)].flatMap(([node, v, at]) =>
+    isObject(v) && node.properties
+      ? Object.keys(v)
+          .filter((name) => !node.properties?.[name])
+          .map((name) => ({ field: `${at}.${name}`, message: "unknown field" }))
+      : [],
+  );
+}
+
+/** List-maps (`x-kubernetes-list-type: map`) may not repeat a key, as the API server enforces. */
+function duplicateKeys(schema: OpenApiSchema, value: unknown, path: string): FieldError[] {
+  return [...walk(schema, value, path)].flatMap(([node, v, at]) => {
+    if (node["x-kubernetes-list-type"] !== "map" || !Array.isArray(v)) return [];
+    const keys = (node["x-kubernetes-list-map-keys"] as string[] | undefined) ?? [];
+    const seen = new Set<string>();
+    return v.flatMap((item: unknown, i) => {
+      const key = JSON.stringify(keys.map((k) => (isObject(item) ? item[k] : undefined)));
+      if (!seen.has(key)) return (seen.add(key), []);
+      return [{ field: `${at}[${i}]`, message: `Duplicate value: ${keys.join(",")}=${key}` }];
+    });
+  });
+}
+
+function celErrors(schema: OpenApiSchema, value: unknown, path: string): FieldError[] {
+  return [...walk(schema, value, path)].flatMap(([node, v, at]) =>
+    ((node["x-kubernetes-validations"] as CelRule[] | undefined) ?? [])
+      .filter((r) => !celHolds(r.rule, v))
+      .map((r) => ({ field: at, message: r.message })),
+  );
+}
+
+function celHolds(rule: string, self: unknown): boolean {
+  const compiled = compileCel(rule); // a rule that does not compile is a bug in the schema: throw
+  try {
+    return compiled({ self }) === true;
+  } catch {
+    // A value of the wrong type makes the rule fail to evaluate; the OpenAPI
+    // type check has already reported it, as the API server does.
+    return true;
+  }
+}
+
+function ajvError(error: ErrorObject, root: string): FieldError {
+  const field = root + error.instancePath.replace(/\/(\d+)(?=\/|$)/g, "[$1]").replace(/\//g, ".");
+  switch (error.keyword) {
+    case "required":
+      return { field: `${field}.${String(error.params.missingProperty)}`, message: "Required value" };
+    case "pattern":
+      return { field, message: `should match '${String(error.params.pattern)}'` };
+    case "enum":
+      return {
+        field,
+        message: `Unsupported value: supported values: ${(error.params.allowedValues as string[]).map((v) => `"${v}"`).join(", ")}`,
+      };
+    case "minimum":
+      return { field, message: `should be greater than or equal to ${String(error.params.limit)}` };
+    case "maximum":
+      return { field, message: `should be less than or equal to ${String(error.params.limit)}` };
+    case "minLength":
+      return { field, message: `should be at least ${String(error.params.limit)} chars long` };
+    case "maxLength":
+      return { field, message: `Too long: may not be more than ${String(error.params.limit)} bytes` };
+    case "minItems":
+      return { field, message: `should have at least ${String(error.params.limit)} items` };
+    case "maxItems":
+      return { field, message: `Too many: must have at most ${String(error.params.limit)} items` };
+    case "type":
+      return { field, message: `Invalid value: must be of type ${String(error.params.type)}` };
+    default:
+      return { field, message: error.message ?? error.keyword };
+  }
+}

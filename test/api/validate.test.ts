@@ -1,0 +1,94 @@
+import { readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { parseAllDocuments } from "yaml";
+import { validateSpec } from "../../src/api/validate.js";
+import { INVALID_SPECS } from "../support/invalid-specs.js";
+import { MINIMAL_SPEC } from "../support/spec.js";
+
+const example = parseAllDocuments(
+  readFileSync(new URL("../../examples/ldappair.yaml", import.meta.url), "utf8"),
+)
+  .map((d) => d.toJS() as { kind: string; spec?: unknown; metadata: { name: string } })
+  .find((d) => d.kind === "LdapPair")!;
+
+describe("validateSpec", () => {
+  it("accepts the complete example unchanged (every field already set)", () => {
+    const result = validateSpec(example.spec);
+    expect(result.ok ? [] : result.errors).toEqual([]);
+    expect(result.ok && result.value).toEqual(example.spec);
+  });
+
+  it("fills in the runbook's defaults", () => {
+    const result = validateSpec(MINIMAL_SPEC);
+    if (!result.ok) throw new Error(JSON.stringify(result.errors));
+    const spec = result.value;
+    expect(spec.servers).toEqual([{ name: "ldap1" }, { name: "ldap2" }]);
+    expect(spec.requireAuthForSearch).toBe(false);
+    expect(spec.realm).toEqual({
+      manage: true,
+      name: "ldap",
+      default: true,
+      verifyCertificate: false,
+      emailAttribute: "mail",
+      syncScope: "both",
+      syncInterval: "1h",
+      adopt: false,
+    });
+    expect(spec.proxmox.tls).toEqual({ insecureSkipVerify: false });
+    expect(spec.proxmox.credentialsSecretRef).toEqual({
+      name: "pve-token",
+      tokenIdKey: "tokenId",
+      tokenSecretKey: "tokenSecret",
+    });
+    expect(spec.database.uriSecretRef).toEqual({ name: "manager-db", key: "uri" });
+    expect(spec.rollout).toMatchObject({ strategy: "RemoveThenCreate", paused: false, autoRollback: false });
+    expect(spec.deletionPolicy).toBe("Retain");
+    expect(spec.notifications).toBeUndefined();
+  });
+
+  it("does not modify its input", () => {
+    const input = structuredClone(MINIMAL_SPEC);
+    validateSpec(input);
+    expect(input).toEqual(MINIMAL_SPEC);
+  });
+
+  it.each(INVALID_SPECS.map((c) => [c.title, c] as const))("refuses %s", (_title, c) => {
+    const result = validateSpec(c.spec);
+    expect(result.ok).toBe(false);
+    const errors = result.ok ? [] : result.errors;
+    expect(errors).toContainEqual({ field: c.field, message: expect.stringMatching(c.message) });
+  });
+
+  it("refuses unknown fields, as kubectl's strict validation does", () => {
+    const result = validateSpec({
+      ...MINIMAL_SPEC,
+      replicas: 3,
+      proxmox: { ...MINIMAL_SPEC.proxmox, tokn: "x" },
+    });
+    expect(result.ok ? [] : result.errors).toEqual(
+      expect.arrayContaining([
+        { field: "spec.replicas", message: "unknown field" },
+        { field: "spec.proxmox.tokn", message: "unknown field" },
+      ]),
+    );
+  });
+
+  it("refuses two extra variables of the same name", () => {
+    const result = validateSpec({
+      ...MINIMAL_SPEC,
+      extraEnv: [
+        { name: "A", value: "1" },
+        { name: "A", value: "2" },
+      ],
+    });
+    expect(result.ok ? [] : result.errors).toContainEqual({
+      field: "spec.extraEnv[1]",
+      message: expect.stringMatching(/Duplicate value/),
+    });
+  });
+
+  it("never echoes an extra env value back in an error", () => {
+    const result = validateSpec({ ...MINIMAL_SPEC, extraEnv: [{ name: "TOKEN", value: "hunter2\nsecret" }] });
+    expect(JSON.stringify(result)).not.toContain("hunter2");
+  });
+});

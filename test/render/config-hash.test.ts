@@ -1,0 +1,138 @@
+import { describe, expect, it } from "vitest";
+import {
+  canonicalJson,
+  configHash,
+  configTag,
+  PROXMOX_TAG,
+  serverBuild,
+} from "../../src/gateway/config-hash.js";
+import { specWith } from "../support/spec.js";
+
+const secrets = { sqlUri: "postgres://manager:pw@db:5432/manager" };
+const hashOf = (overrides: Record<string, unknown> = {}, server = "ldap1", s = secrets) =>
+  configHash(serverBuild(specWith(overrides), server, s));
+
+describe("configHash", () => {
+  it("is 16 lowercase hex digits, usable in a Proxmox tag", () => {
+    const hash = hashOf();
+    expect(hash).toMatch(/^[0-9a-f]{16}$/);
+    expect(configTag(hash)).toMatch(PROXMOX_TAG);
+  });
+
+  it("is stable across runs (a pinned value) and key order", () => {
+    const build = serverBuild(specWith(), "ldap1", secrets);
+    const reordered = Object.fromEntries(Object.entries(build).reverse()) as typeof build;
+    expect(configHash(reordered)).toBe(configHash(build));
+    // Pinned: a change here rebuilds every server in every site; it must be deliberate.
+    expect(configHash(build)).toBe(PINNED);
+  });
+
+  it("ignores the order of env entries and of spec keys", () => {
+    const a = specWith({
+      extraEnv: [
+        { name: "A", value: "1" },
+        { name: "B", value: "2" },
+      ],
+    });
+    const b = specWith({
+      extraEnv: [
+        { name: "B", value: "2" },
+        { name: "A", value: "1" },
+      ],
+    });
+    expect(configHash(serverBuild(a, "ldap1", secrets))).toBe(configHash(serverBuild(b, "ldap1", secrets)));
+  });
+
+  it.each([
+    ["image", { image: "ghcr.io/mieweb/ldap-gateway:1.5.0" }],
+    ["domain", { domain: "example.org" }],
+    ["base DN", { baseDN: "dc=other" }],
+    ["notifications", { notifications: { url: "https://push.example.com/n" } }],
+    ["requireAuthForSearch", { requireAuthForSearch: true }],
+    ["extra env", { extraEnv: [{ name: "LOG_LEVEL", value: "debug" }] }],
+    ["cores", { resources: { cores: 2 } }],
+    ["memory", { resources: { memoryMiB: 1024 } }],
+    ["swap", { resources: { swapMiB: 0 } }],
+    ["disk", { resources: { diskGiB: 8 } }],
+    ["node", { servers: [{ name: "ldap1", node: "pve2" }, { name: "ldap2" }] }],
+    [
+      "network",
+      {
+        servers: [
+          { name: "ldap1", network: { ipv4: "10.0.0.5/24", gateway: "10.0.0.1" } },
+          { name: "ldap2" },
+        ],
+      },
+    ],
+    [
+      "root storage",
+      {
+        proxmox: {
+          url: "https://pve:8006",
+          node: "pve1",
+          credentialsSecretRef: { name: "t" },
+          rootStorage: "ceph",
+        },
+      },
+    ],
+    [
+      "bridge",
+      {
+        proxmox: {
+          url: "https://pve:8006",
+          node: "pve1",
+          credentialsSecretRef: { name: "t" },
+          bridge: "vmbr1",
+        },
+      },
+    ],
+  ])("changes with %s", (_what, overrides) => {
+    expect(hashOf(overrides)).not.toBe(hashOf());
+  });
+
+  it("changes with the SQL URI (a rotated password needs new containers)", () => {
+    expect(hashOf({}, "ldap1", { sqlUri: "postgres://manager:new@db:5432/manager" })).not.toBe(hashOf());
+  });
+
+  it("differs between the two servers (their LDAP_COMMON_NAME)", () => {
+    expect(hashOf({}, "ldap2")).not.toBe(hashOf({}, "ldap1"));
+  });
+
+  it.each([
+    ["startOnBoot (changed in place)", { resources: { startOnBoot: false } }],
+    ["the realm", { realm: { name: "corp", syncInterval: "5m" } }],
+    ["the rollout settings", { rollout: { strategy: "CreateThenSwap", paused: true } }],
+    ["the deletion policy", { deletionPolicy: "Delete" }],
+    ["node DNS", { nodeDns: { nameserver: "10.0.0.2" } }],
+    [
+      "the image storage",
+      {
+        proxmox: {
+          url: "https://pve.example.com:8006",
+          node: "pve1",
+          credentialsSecretRef: { name: "pve-token" },
+          imageStorage: "nfs",
+        },
+      },
+    ],
+    [
+      "the Proxmox URL",
+      { proxmox: { url: "https://other:8006", node: "pve1", credentialsSecretRef: { name: "pve-token" } } },
+    ],
+  ])("does not change with %s", (_what, overrides) => {
+    expect(hashOf(overrides)).toBe(hashOf());
+  });
+});
+
+describe("canonicalJson", () => {
+  it.each([
+    [{ b: 1, a: { d: [3, { y: 1, x: 2 }], c: null } }, '{"a":{"c":null,"d":[3,{"x":2,"y":1}]},"b":1}'],
+    [{ a: undefined, b: "x" }, '{"b":"x"}'],
+    [[], "[]"],
+    ["s", '"s"'],
+  ])("%j -> %s", (value, json) => {
+    expect(canonicalJson(value)).toBe(json);
+  });
+});
+
+const PINNED = "283a9675afad0e31";

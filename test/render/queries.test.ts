@@ -1,0 +1,44 @@
+import { readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { quoteIdentifier, renderQueries } from "../../src/gateway/queries.js";
+
+// The runbook the operator automates, kept beside the project.
+const SEED = new URL("../../../shared/seed/deploying-ldap-servers.md", import.meta.url);
+
+/** The sql block under the runbook's heading `**NAME**`, as the manager renders it (newlines -> spaces). */
+function seedQuery(name: string): string {
+  const text = readFileSync(SEED, "utf8");
+  const match = new RegExp(`\\*\\*\`${name}\`\\*\\*\\n\`\`\`sql\\n([\\s\\S]*?)\\n\`\`\``).exec(text);
+  if (!match?.[1]) throw new Error(`no ${name} block in the seed`);
+  return match[1].replace(/\n/g, " ");
+}
+
+describe("gateway SQL queries", () => {
+  it.each([
+    "SQL_QUERY_ALL_USERS",
+    "SQL_QUERY_ONE_USER",
+    "SQL_QUERY_ALL_GROUPS",
+    "SQL_QUERY_GROUPS_BY_MEMBER",
+  ] as const)("%s is byte-for-byte the seed's", (name) => {
+    const rendered = renderQueries()[name];
+    expect(Buffer.from(rendered)).toEqual(Buffer.from(seedQuery(name)));
+    expect(rendered).not.toMatch(/\n/);
+  });
+
+  it("builds ONE_USER and GROUPS_BY_MEMBER on the listing queries", () => {
+    const qs = renderQueries();
+    expect(qs.SQL_QUERY_ONE_USER).toBe(`${qs.SQL_QUERY_ALL_USERS} WHERE "uid" = ?`);
+    expect(qs.SQL_QUERY_GROUPS_BY_MEMBER.startsWith(`${qs.SQL_QUERY_ALL_GROUPS} INNER JOIN`)).toBe(true);
+    expect(qs.SQL_QUERY_GROUPS_BY_MEMBER.endsWith(`WHERE u."uid" = ?`)).toBe(true);
+  });
+
+  it.each([
+    ["uid", '"uid"'],
+    ["uidNumber", '"uidNumber"'],
+    ['we"ird', '"we""ird"'],
+    ['""', '""""""'],
+    ["", '""'],
+  ])("quoteIdentifier(%j) = %s", (name, quoted) => {
+    expect(quoteIdentifier(name)).toBe(quoted);
+  });
+});
