@@ -1,0 +1,94 @@
+/** Routes of the API: a method and a path template such as `/nodes/{node}/lxc/{vmid}/config`. */
+import type { Identity } from "./auth.js";
+
+export interface RouteContext {
+  method: string;
+  /** Path below /api2/json. */
+  path: string;
+  /** Values of the template's `{names}` (the path is URI-decoded before matching). */
+  params: Record<string, string>;
+  /** Query and body parameters, merged (body wins). */
+  input: Record<string, unknown>;
+  /** The authenticated caller (routes declared with `auth: false` get an anonymous identity). */
+  identity: Identity;
+}
+
+export type Handler = (ctx: RouteContext) => unknown;
+
+export interface RouteOptions {
+  /** Whether the route needs authentication (default true). */
+  auth?: boolean;
+}
+
+interface Route {
+  method: string;
+  template: string;
+  re: RegExp;
+  names: string[];
+  handler: Handler;
+  auth: boolean;
+}
+
+export interface RouteMatch {
+  handler: Handler;
+  params: Record<string, string>;
+  auth: boolean;
+  template: string;
+}
+
+export class Router {
+  private readonly routes: Route[] = [];
+
+  /** Adds a route; a later route with the same method and template replaces the earlier one. */
+  add(method: string, template: string, handler: Handler, opts: RouteOptions = {}): void {
+    const names: string[] = [];
+    const body = template
+      .split("/")
+      .map((seg) => {
+        const m = /^\{(\w+)\}$/.exec(seg);
+        if (!m) return seg.replace(/[.+?^${}()|[\]\\]/g, "\\$&");
+        names.push(m[1]!);
+        return "([^/]+)";
+      })
+      .join("/");
+    const route: Route = {
+      method: method.toUpperCase(),
+      template,
+      re: new RegExp(`^${body}/?$`),
+      names,
+      handler,
+      auth: opts.auth ?? true,
+    };
+    const i = this.routes.findIndex((r) => r.method === route.method && r.template === template);
+    if (i >= 0) this.routes[i] = route;
+    else this.routes.push(route);
+  }
+
+  get(template: string, handler: Handler, opts?: RouteOptions): void {
+    this.add("GET", template, handler, opts);
+  }
+
+  post(template: string, handler: Handler, opts?: RouteOptions): void {
+    this.add("POST", template, handler, opts);
+  }
+
+  put(template: string, handler: Handler, opts?: RouteOptions): void {
+    this.add("PUT", template, handler, opts);
+  }
+
+  delete(template: string, handler: Handler, opts?: RouteOptions): void {
+    this.add("DELETE", template, handler, opts);
+  }
+
+  match(method: string, path: string): RouteMatch | undefined {
+    for (const r of this.routes) {
+      if (r.method !== method) continue;
+      const m = r.re.exec(path);
+      if (!m) continue;
+      const params: Record<string, string> = {};
+      r.names.forEach((n, i) => (params[n] = m[i + 1]!));
+      return { handler: r.handler, params, auth: r.auth, template: r.template };
+    }
+    return undefined;
+  }
+}

@@ -1,0 +1,34 @@
+/** Task identifiers in Proxmox's format: `UPID:node:pid:pstart:starttime:type:id:user:` with hex numbers. */
+export interface Upid {
+  node: string;
+  pid: number;
+  pstart: number;
+  starttime: number;
+  type: string;
+  id: string;
+  user: string;
+}
+
+const hex = (n: number, width: number): string => n.toString(16).toUpperCase().padStart(width, "0");
+
+export function formatUpid(u: Upid): string {
+  return `UPID:${u.node}:${hex(u.pid, 8)}:${hex(u.pstart, 8)}:${hex(u.starttime, 8)}:${u.type}:${u.id}:${u.user}:`;
+}
+
+const UPID_RE =
+  /^UPID:([a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?):([0-9A-Fa-f]{8}):([0-9A-Fa-f]{8,9}):([0-9A-Fa-f]{8}):([^:\s]+):([^:\s]*):([^:\s]+):$/;
+
+/** Parses a UPID; undefined when it is not one (the API then answers "unable to parse worker upid"). */
+export function parseUpid(s: string): Upid | undefined {
+  const m = UPID_RE.exec(s);
+  if (!m) return undefined;
+  return {
+    node: m[1]!,
+    pid: parseInt(m[3]!, 16),
+    pstart: parseInt(m[4]!, 16),
+    starttime: parseInt(m[5]!, 16),
+    type: m[6]!,
+    id: m[7]!,
+    user: m[8]!,
+  };
+}
