@@ -94,6 +94,11 @@ export interface SimConfig {
   addressBlock?: number;
   /** Milliseconds a stopped process gets between SIGTERM and SIGKILL (real time, not scaled). */
   stopGraceMs: number;
+  /**
+   * A start task ends when the process listens, or has survived this long (real time), or fails when it
+   * exited before (default 500).
+   */
+  startSettleMs: number;
   /** Give up watching a started process for its listener after this long (real time). */
   bootTimeoutMs: number;
   /** Start again on load the containers that the state file says are running (default true). */
@@ -138,6 +143,7 @@ export function resolveConfig(input: SimConfigInput = {}): SimConfig {
     addressBlock: input.addressBlock,
     stopGraceMs: input.stopGraceMs ?? 3000,
     bootTimeoutMs: input.bootTimeoutMs ?? 60_000,
+    startSettleMs: input.startSettleMs ?? 500,
     resumeRunning: input.resumeRunning ?? true,
     adminTokenId: input.adminTokenId ?? "root@pam!pve-sim",
     rootPassword: input.rootPassword,

@@ -425,7 +425,7 @@ export class Lxc {
         ct.pendingDelete = [];
         await this.spawn(ct);
         // A process that dies at once makes the start fail, as lxc-start does when init exits.
-        await new Promise((r) => setTimeout(r, 10));
+        await core.runtime.settle(ct.vmid, core.config.startSettleMs);
         if (!core.runtime.isRunning(ct.vmid)) throw fail(`startup for container '${ct.vmid}' failed`);
       }),
     );

@@ -43,6 +43,43 @@ interface Running {
 
 const OUTPUT_LINES = 200;
 
+/**
+ * Process groups of every container process alive in this Node process. If the host process goes away
+ * without stopping its simulators (process.exit, an uncaught error, SIGTERM/SIGINT/SIGHUP with no handler
+ * of its own), they are killed synchronously so no container outlives it. SIGKILL cannot be caught: the
+ * fixture listener also exits when its parent disappears.
+ */
+const liveGroups = new Set<number>();
+let hooksInstalled = false;
+
+function killLiveGroups(): void {
+  for (const pid of liveGroups) {
+    try {
+      process.kill(-pid, "SIGKILL");
+    } catch {
+      /* already gone */
+    }
+  }
+  liveGroups.clear();
+}
+
+function installExitHooks(): void {
+  if (hooksInstalled) return;
+  hooksInstalled = true;
+  process.on("exit", killLiveGroups);
+  for (const sig of ["SIGTERM", "SIGINT", "SIGHUP"] as const) {
+    const handler = () => {
+      killLiveGroups();
+      if (process.listenerCount(sig) === 1) {
+        // Nobody else handles it: behave as the default action would.
+        process.removeListener(sig, handler);
+        process.kill(process.pid, sig);
+      }
+    };
+    process.on(sig, handler);
+  }
+}
+
 export class ContainerRuntime {
   private readonly procs = new Map<number, Running>();
   private closed = false;
@@ -96,13 +133,26 @@ export class ContainerRuntime {
       detached: true, // own process group, killed as a whole
     });
     r.child = child;
+    installExitHooks();
+    if (child.pid !== undefined) liveGroups.add(child.pid);
     const keep = (chunk: Buffer) => {
       for (const line of chunk.toString("utf8").split("\n")) if (line) r.output.push(line);
       if (r.output.length > OUTPUT_LINES) r.output.splice(0, r.output.length - OUTPUT_LINES);
     };
     child.stdout?.on("data", keep);
     child.stderr?.on("data", keep);
-    child.on("exit", (code, signal) => finish(code, signal));
+    child.on("exit", (code, signal) => {
+      // The group may still hold grandchildren: kill it as a whole.
+      if (child.pid !== undefined) {
+        try {
+          process.kill(-child.pid, "SIGKILL");
+        } catch {
+          /* gone */
+        }
+        liveGroups.delete(child.pid);
+      }
+      finish(code, signal);
+    });
     await new Promise<void>((res, rej) => {
       child.once("spawn", () => res());
       child.once("error", (e) => {
@@ -136,6 +186,18 @@ export class ContainerRuntime {
       s.once("timeout", retry);
     };
     attempt();
+  }
+
+  /**
+   * Resolves once the process listens, has ended, or has lived `ms` (real time), whichever comes first:
+   * how long a start waits to see whether the container's init survives.
+   */
+  async settle(vmid: number, ms: number): Promise<void> {
+    const r = this.procs.get(vmid);
+    if (!r || r.booted || !r.child) return;
+    const end = Date.now() + ms;
+    while (this.procs.get(vmid) === r && !r.booted && Date.now() < end)
+      await new Promise((res) => setTimeout(res, 5));
   }
 
   isRunning(vmid: number): boolean {

@@ -1,0 +1,255 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { PveSimulator, type PveSimulatorOptions } from "./simulator.js";
+import { call, createCt, ok, probe, pullImage, runTask, TEST_CATALOG } from "./helpers.js";
+
+let sim: PveSimulator;
+let vol: string;
+let vmid = 500;
+const extra: PveSimulator[] = [];
+const dirs: string[] = [];
+const opts: PveSimulatorOptions = { nodes: ["pve1"], speed: 0.01, catalog: TEST_CATALOG, stopGraceMs: 300 };
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function until(cond: () => boolean, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error("condition not met in time");
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** Creates a gateway container, sets env (ours), starts it and waits until it listens. */
+async function running(env: string[] = ["LDAP_BASE_DN=dc=example,dc=com"]): Promise<number> {
+  const id = ++vmid;
+  await createCt(sim, "pve1", id, vol);
+  const conf = (await ok(sim, "GET", `/nodes/pve1/lxc/${id}/config`)) as Record<string, string>;
+  await ok(sim, "PUT", `/nodes/pve1/lxc/${id}/config`, { env: [conf["env"], ...env].join("\0") });
+  expect((await runTask(sim, "POST", `/nodes/pve1/lxc/${id}/status/start`))["exitstatus"]).toBe("OK");
+  await sim.waitBooted(id);
+  return id;
+}
+
+beforeAll(async () => {
+  sim = await PveSimulator.start(opts);
+  vol = await pullImage(sim, "pve1", "1.0.0");
+});
+afterAll(async () => {
+  await sim?.stop();
+  for (const s of extra) await s.stop();
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+beforeEach(() => sim.faults.clear());
+afterEach(() => sim.setSpeed(0.01));
+
+describe("containers are processes", () => {
+  it("runs the catalog's command with the container's env on its own loopback address", async () => {
+    const id = await running(["SQL_URI=postgres://u:p@db/x", "LDAP_BASE_DN=dc=example,dc=com"]);
+    const ct = sim.container(id)!;
+    expect(ct.address).toMatch(/^127\.\d+\.\d+\.\d+$/);
+    const me = await probe(ct.address);
+    expect(me["address"]).toBe(ct.address);
+    expect(me["argv"]).toEqual([`ct${id}`]);
+    expect(me["env"]).toMatchObject({
+      BIND_IP: ct.address,
+      PVE_SIM_ADDRESS: ct.address,
+      HOSTNAME: `ct${id}`,
+      NODE_VERSION: "24.1.0",
+      SQL_URI: "postgres://u:p@db/x",
+      LDAP_BASE_DN: "dc=example,dc=com",
+      PVE_SIM_ENTRYPOINT: "docker-entrypoint.sh node index.js",
+    });
+    const ifaces = (await ok(sim, "GET", `/nodes/pve1/lxc/${id}/interfaces`)) as Record<string, string>[];
+    expect(ifaces.find((i) => i["name"] === "eth0")?.["inet"]).toBe(`${ct.address}/8`);
+    const cur = (await ok(sim, "GET", `/nodes/pve1/lxc/${id}/status/current`)) as Record<string, unknown>;
+    expect(cur["pid"]).toBe(me["pid"]);
+  });
+
+  it("each container has its own address", async () => {
+    const a = await running();
+    const b = await running();
+    expect(sim.container(a)!.address).not.toBe(sim.container(b)!.address);
+    expect((await probe(sim.container(b)!.address))["hostname"]).toBe(`ct${b}`);
+  });
+
+  it("env changes on a running container are pending until the next start", async () => {
+    const id = await running(["MODE=old"]);
+    const addr = sim.container(id)!.address;
+    const conf = (await ok(sim, "GET", `/nodes/pve1/lxc/${id}/config`)) as Record<string, string>;
+    const newEnv = conf["env"]!.replace("MODE=old", "MODE=new");
+    await ok(sim, "PUT", `/nodes/pve1/lxc/${id}/config`, { env: newEnv, memory: 1024 });
+    expect(((await ok(sim, "GET", `/nodes/pve1/lxc/${id}/config`)) as Record<string, string>)["env"]).toBe(
+      newEnv,
+    );
+    const current = (await ok(sim, "GET", `/nodes/pve1/lxc/${id}/config`, { current: 1 })) as Record<
+      string,
+      unknown
+    >;
+    expect(current["env"]).toBe(conf["env"]);
+    expect(current["memory"]).toBe(1024); // memory is hot-plugged
+    const pending = (await ok(sim, "GET", `/nodes/pve1/lxc/${id}/pending`)) as Record<string, unknown>[];
+    expect(pending.find((p) => p["key"] === "env")).toEqual({
+      key: "env",
+      value: conf["env"],
+      pending: newEnv,
+    });
+    expect(((await probe(addr))["env"] as Record<string, string>)["MODE"]).toBe("old");
+
+    await runTask(sim, "POST", `/nodes/pve1/lxc/${id}/status/stop`);
+    await runTask(sim, "POST", `/nodes/pve1/lxc/${id}/status/start`);
+    await sim.waitBooted(id);
+    expect(((await probe(addr))["env"] as Record<string, string>)["MODE"]).toBe("new");
+    expect((await ok(sim, "GET", `/nodes/pve1/lxc/${id}/pending`)) as unknown[]).not.toContainEqual(
+      expect.objectContaining({ pending: expect.anything() }),
+    );
+  });
+
+  it("a process killed (fault) or crashing is reported stopped", async () => {
+    const id = await running();
+    const pid = (await probe(sim.container(id)!.address))["pid"] as number;
+    expect(sim.faults.killContainer(id)).toBe(true);
+    await until(() => sim.container(id)?.status === "stopped");
+    expect(alive(pid)).toBe(false);
+    expect(
+      ((await ok(sim, "GET", `/nodes/pve1/lxc/${id}/status/current`)) as Record<string, unknown>)["status"],
+    ).toBe("stopped");
+    const res = (await ok(sim, "GET", "/cluster/resources", { type: "vm" })) as Record<string, unknown>[];
+    expect(res.find((r) => r["vmid"] === id)?.["status"]).toBe("stopped");
+    // and it starts again
+    expect((await runTask(sim, "POST", `/nodes/pve1/lxc/${id}/status/start`))["exitstatus"]).toBe("OK");
+
+    const crash = await running(["LISTENER_EXIT_AFTER_MS=300"]);
+    await until(() => sim.container(crash)?.status === "stopped");
+  });
+
+  it("a process that exits at once makes the start task fail", async () => {
+    const id = ++vmid;
+    await createCt(sim, "pve1", id, vol);
+    const conf = (await ok(sim, "GET", `/nodes/pve1/lxc/${id}/config`)) as Record<string, string>;
+    await ok(sim, "PUT", `/nodes/pve1/lxc/${id}/config`, { env: `${conf["env"]}\0LISTENER_FAIL_START=1` });
+    sim.setSpeed(0.05);
+    const st = await runTask(sim, "POST", `/nodes/pve1/lxc/${id}/status/start`);
+    expect(st["exitstatus"]).toBe(`startup for container '${id}' failed`);
+    expect(sim.container(id)?.status).toBe("stopped");
+  });
+
+  it("stop sends SIGTERM, then SIGKILL after the grace period", async () => {
+    const id = await running(["LISTENER_IGNORE_SIGTERM=1"]);
+    const pid = (await probe(sim.container(id)!.address))["pid"] as number;
+    const t0 = Date.now();
+    expect((await runTask(sim, "POST", `/nodes/pve1/lxc/${id}/status/stop`))["exitstatus"]).toBe("OK");
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(250);
+    expect(alive(pid)).toBe(false);
+    expect(sim.container(id)?.status).toBe("stopped");
+  });
+
+  it("shutdown of a process that ignores SIGTERM fails after timeout unless forceStop", async () => {
+    const id = await running(["LISTENER_IGNORE_SIGTERM=1"]);
+    const st = await runTask(sim, "POST", `/nodes/pve1/lxc/${id}/status/shutdown`, { timeout: 1 });
+    expect(st["exitstatus"]).toBe(`command 'lxc-stop -n ${id} --nokill --timeout 1' failed: exit code 1`);
+    expect(sim.container(id)?.status).toBe("running");
+    expect(
+      (await runTask(sim, "POST", `/nodes/pve1/lxc/${id}/status/shutdown`, { timeout: 1, forceStop: 1 }))[
+        "exitstatus"
+      ],
+    ).toBe("OK");
+    expect(sim.container(id)?.status).toBe("stopped");
+  });
+
+  it("the builtin runtime listens without a process", async () => {
+    const v = (
+      await runTask(sim, "POST", "/nodes/pve1/storage/local/oci-registry-pull", {
+        reference: "docker.io/library/builtin:1",
+      })
+    )["exitstatus"];
+    expect(v).toBe("OK");
+    const id = ++vmid;
+    await createCt(sim, "pve1", id, "local:vztmpl/builtin_1.tar", { start: 1 });
+    await sim.idle();
+    await sim.waitBooted(id);
+    const { connect } = await import("node:net");
+    const line = await new Promise<string>((res, rej) => {
+      const s = connect({ host: sim.container(id)!.address, port: 636 });
+      let t = "";
+      s.on("data", (d: Buffer) => (t += d.toString()));
+      s.on("end", () => res(t));
+      s.on("error", rej);
+    });
+    expect(line).toBe(`CT ${id} ct${id}\n`);
+    await runTask(sim, "POST", `/nodes/pve1/lxc/${id}/status/stop`);
+    expect(sim.container(id)?.status).toBe("stopped");
+  });
+});
+
+describe("state file", () => {
+  it("survives a restart: containers, volumes, tokens; running ones started again; interrupted tasks 'unexpected status'", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "pve-sim-test-"));
+    dirs.push(dir);
+    const stateFile = join(dir, "state.json");
+    const a = await PveSimulator.start({ ...opts, stateFile });
+    extra.push(a);
+    const v = await pullImage(a, "pve1", "7.0.0");
+    await createCt(a, "pve1", 700, v);
+    await runTask(a, "POST", "/nodes/pve1/lxc/700/status/start");
+    await a.waitBooted(700);
+    const pid = (await probe(a.container(700)!.address))["pid"] as number;
+    await createCt(a, "pve1", 701, v);
+    a.setSpeed(10); // a start that will not finish before the stop
+    const upid = (await ok(a, "POST", "/nodes/pve1/lxc/701/status/start")) as string;
+    const secret = a.tokenSecret;
+    await a.stop();
+    expect(alive(pid)).toBe(false);
+
+    const b = await PveSimulator.start({ ...opts, stateFile });
+    extra.push(b);
+    expect(b.tokenSecret).toBe(secret);
+    expect((await b.waitTask(upid)).exitstatus).toBe("unexpected status");
+    const st = (await ok(b, "GET", `/nodes/pve1/tasks/${encodeURIComponent(upid)}/status`)) as Record<
+      string,
+      unknown
+    >;
+    expect(st["exitstatus"]).toBe("unexpected status");
+    expect(b.container(700)?.status).toBe("running");
+    expect(b.container(701)?.status).toBe("stopped");
+    await b.waitBooted(700);
+    const me = await probe(b.container(700)!.address);
+    expect(me["pid"]).not.toBe(pid);
+    const content = (await ok(b, "GET", "/nodes/pve1/storage/local/content")) as { volid: string }[];
+    expect(content.map((c) => c.volid)).toContain(v);
+    expect(
+      (
+        (await call(b, "POST", "/nodes/pve1/lxc", { vmid: 700, ostemplate: v, storage: "local-lvm" })) as {
+          reason: string;
+        }
+      ).reason,
+    ).toBe("CT 700 already exists on node 'pve1'");
+    await b.stop();
+  });
+
+  it("stop kills every process it started", async () => {
+    const s = await PveSimulator.start(opts);
+    extra.push(s);
+    const v = await pullImage(s, "pve1", "8.0.0");
+    const pids: number[] = [];
+    for (const id of [801, 802, 803]) {
+      await createCt(s, "pve1", id, v, { start: 1 });
+    }
+    await s.idle();
+    for (const id of [801, 802, 803]) {
+      await s.waitBooted(id);
+      pids.push((await probe(s.container(id)!.address))["pid"] as number);
+    }
+    await s.stop();
+    for (const pid of pids) expect(alive(pid)).toBe(false);
+  });
+});
