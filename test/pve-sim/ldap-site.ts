@@ -1,0 +1,109 @@
+/**
+ * What a site adds around the Proxmox cluster for the LDAP pair: the gateway image in the catalog (run by
+ * the stand-in under test/gateway), the site's DNSMasq following the containers' hostnames and addresses,
+ * and LDAP realms with a real sync. `attachLdapSite(sim)` wires all three into a running simulator.
+ */
+import { gatewayBundle } from "../gateway/bundle.js";
+import type { CatalogEntry } from "./config.js";
+import { DnsServer } from "./dns-server.js";
+import { registerRealms } from "./realms.js";
+import type { PveSimulator } from "./simulator.js";
+
+export const LDAP_GATEWAY_IMAGE = "ghcr.io/mieweb/ldap-gateway";
+
+/**
+ * Catalog entry for `ghcr.io/mieweb/ldap-gateway:*`: the image's Env, Entrypoint and Cmd as the real
+ * image (node:24-slim) has them, run by the stand-in. The container's env is passed as is; the simulator
+ * adds BIND_IP (the container's own address), which stands in for the container's network namespace.
+ */
+export async function ldapGatewayImage(): Promise<CatalogEntry> {
+  return {
+    pattern: `${LDAP_GATEWAY_IMAGE}:*`,
+    env: [
+      "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+      "NODE_VERSION=24.11.1",
+      "YARN_VERSION=1.22.22",
+    ],
+    entrypoint: ["docker-entrypoint.sh"],
+    cmd: ["node", "index.js"],
+    command: [process.execPath, await gatewayBundle()],
+    port: 636,
+  };
+}
+
+export interface LdapSiteOptions {
+  /** The site's internal domain, used as DNS search domain (default example.com). */
+  searchDomain?: string;
+  /** Point every node's DNS (`/nodes/{node}/dns`) at the site DNS, as the seed's setup step says (default true). */
+  configureNodes?: boolean;
+  /** How often container changes are picked up (default 20 ms). */
+  pollMs?: number;
+}
+
+export interface LdapSite {
+  dns: DnsServer;
+  /** The DNS server's address as a node's dns1 holds it. */
+  dnsAddress: string;
+  /** Brings the DNS records in line with the containers now (also done every pollMs). */
+  reconcile(): void;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the site DNS on a loopback address of the simulator's block (port 53 when allowed, else a free
+ * port), keeps its records in line with the running containers, and registers the realm routes.
+ */
+export async function attachLdapSite(sim: PveSimulator, opts: LdapSiteOptions = {}): Promise<LdapSite> {
+  const core = sim.core;
+  const searchDomain = opts.searchDomain ?? "example.com";
+  const host = `127.${core.addresses.octet}.255.254`;
+  let dns = new DnsServer({ host, port: 53, searchDomain });
+  try {
+    await dns.start();
+  } catch {
+    // Not root (or 53 taken): any port; the realm sync is told where it is.
+    dns = new DnsServer({ host, port: 0, searchDomain });
+    await dns.start();
+  }
+  const dnsPorts = new Map([[host, dns.address.port]]);
+  registerRealms(core, { dnsPorts: () => dnsPorts });
+
+  if (opts.configureNodes ?? true) {
+    for (const node of core.config.nodes) core.store.data.dns[node] = { search: searchDomain, dns1: host };
+    core.store.changed();
+  }
+
+  // vmid -> the record it owns, so a stop, a rename or a new address removes exactly the old record.
+  const owned = new Map<number, { name: string; ip: string }>();
+  const reconcile = (): void => {
+    const seen = new Set<number>();
+    for (const ct of Object.values(core.store.data.containers)) {
+      const name = String(ct.conf["hostname"] ?? `CT${ct.vmid}`);
+      const prev = owned.get(ct.vmid);
+      if (ct.status !== "running") continue;
+      seen.add(ct.vmid);
+      if (prev && prev.name === name && prev.ip === ct.address && dns.lookup(name) === ct.address) continue;
+      if (prev) dns.removeRecord(prev.name, prev.ip);
+      dns.setRecord(name, ct.address);
+      owned.set(ct.vmid, { name, ip: ct.address });
+    }
+    for (const [vmid, rec] of owned) {
+      if (seen.has(vmid)) continue;
+      dns.removeRecord(rec.name, rec.ip);
+      owned.delete(vmid);
+    }
+  };
+  reconcile();
+  const timer = setInterval(reconcile, opts.pollMs ?? 20);
+  timer.unref();
+
+  return {
+    dns,
+    dnsAddress: host,
+    reconcile,
+    async stop() {
+      clearInterval(timer);
+      await dns.stop();
+    },
+  };
+}
