@@ -29,8 +29,10 @@ export function cacheRoot(): string {
   );
 }
 
-function findGo(): string {
-  for (const candidate of ["go", "/usr/local/go/bin/go", "/usr/lib/go/bin/go"]) {
+const GO_CANDIDATES = ["go", "/usr/local/go/bin/go", "/usr/lib/go/bin/go"];
+
+function findGo(candidates: string[]): string {
+  for (const candidate of candidates) {
     if (spawnSync(candidate, ["version"], { stdio: "ignore" }).status === 0) return candidate;
   }
   throw new Error(
@@ -39,7 +41,29 @@ function findGo(): string {
   );
 }
 
-export function ensureBinaries(log: (line: string) => void = console.log): ControlPlaneBinaries {
+export interface EnsureOptions {
+  log?: (line: string) => void;
+  /** Where to look for the go command. */
+  goCandidates?: string[];
+}
+
+/** What Kubernetes' own build stamps into its binaries, so they report their real version. */
+function versionFlags(version: string): string {
+  const [major, minor] = version.replace(/^v/, "").split(".");
+  return ["k8s.io/component-base/version", "k8s.io/client-go/pkg/version"]
+    .flatMap((pkg) => [
+      `-X ${pkg}.gitVersion=${version}`,
+      `-X ${pkg}.gitMajor=${major}`,
+      `-X ${pkg}.gitMinor=${minor}`,
+      `-X ${pkg}.gitTreeState=clean`,
+    ])
+    .join(" ");
+}
+
+export function ensureBinaries({
+  log = console.log,
+  goCandidates = GO_CANDIDATES,
+}: EnsureOptions = {}): ControlPlaneBinaries {
   const kubernetesVersion = requiredVersion("k8s.io/kubernetes");
   const etcdVersion = requiredVersion("go.etcd.io/etcd/server/v3");
   const dir = join(cacheRoot(), "controlplane", `kubernetes-${kubernetesVersion}-etcd-${etcdVersion}`);
@@ -51,7 +75,7 @@ export function ensureBinaries(log: (line: string) => void = console.log): Contr
   };
   if (existsSync(binaries.kubeApiserver) && existsSync(binaries.etcd)) return binaries;
 
-  const go = findGo();
+  const go = findGo(goCandidates);
   mkdirSync(dir, { recursive: true });
   const started = Date.now();
   log(
@@ -63,11 +87,15 @@ export function ensureBinaries(log: (line: string) => void = console.log): Contr
   ] as const) {
     // Build beside the target and rename: a concurrent or interrupted build never leaves half a binary.
     const partial = `${out}.partial-${process.pid}`;
-    execFileSync(go, ["build", "-mod=readonly", "-trimpath", "-o", partial, pkg], {
-      cwd: MODULE_DIR,
-      stdio: ["ignore", "inherit", "inherit"],
-      env: { ...process.env, GOFLAGS: "-buildvcs=false" },
-    });
+    execFileSync(
+      go,
+      ["build", "-mod=readonly", `-ldflags=${versionFlags(kubernetesVersion)}`, "-o", partial, pkg],
+      {
+        cwd: MODULE_DIR,
+        stdio: ["ignore", "inherit", "inherit"],
+        env: { ...process.env, GOFLAGS: "-buildvcs=false" },
+      },
+    );
     renameSync(partial, out);
     rmSync(partial, { force: true });
   }
