@@ -1,4 +1,5 @@
 /** The services every API module works with, and the lookups they share. */
+import type { EventEmitter } from "node:events";
 import type { Auth } from "./auth.js";
 import type { SimConfig, StorageDef } from "./config.js";
 import { fail } from "./errors.js";
@@ -19,6 +20,27 @@ export interface SimCore {
   readonly addresses: AddressBlock;
   readonly requestLog: RequestLog;
   readonly router: Router;
+  /** Emits `container` with a ContainerEvent whenever a container is created, started, stopped or destroyed. */
+  readonly events: EventEmitter;
+}
+
+export interface ContainerEvent {
+  kind: "created" | "started" | "booted" | "stopped" | "destroyed";
+  vmid: number;
+  node: string;
+  hostname: string;
+  address: string;
+}
+
+export function emitContainer(core: SimCore, kind: ContainerEvent["kind"], ct: ContainerState): void {
+  const e: ContainerEvent = {
+    kind,
+    vmid: ct.vmid,
+    node: ct.node,
+    hostname: String(ct.conf["hostname"] ?? `CT${ct.vmid}`),
+    address: ct.address,
+  };
+  core.events.emit("container", e);
 }
 
 export function state(core: SimCore): SimState {

@@ -1,5 +1,5 @@
 /** Test helpers: an HTTPS client for the simulator (certificate pinned per request) and a test image catalog. */
-import { request } from "node:https";
+import { Agent, request } from "node:https";
 import { fileURLToPath } from "node:url";
 import type { CatalogEntry } from "./config.js";
 import type { PveSimulator } from "./simulator.js";
@@ -42,6 +42,18 @@ export interface CallOptions {
   timeoutMs?: number;
 }
 
+const agents = new WeakMap<PveSimulator, Agent>();
+
+/** One keep-alive agent per simulator, trusting its certificate only (as a client pinning it would). */
+function agentFor(sim: PveSimulator): Agent {
+  let agent = agents.get(sim);
+  if (!agent) {
+    agent = new Agent({ keepAlive: true, ca: sim.certPem, servername: "localhost", maxSockets: 64 });
+    agents.set(sim, agent);
+  }
+  return agent;
+}
+
 function encode(params: Params): string {
   const u = new URLSearchParams();
   for (const [k, v] of Object.entries(params)) {
@@ -72,30 +84,26 @@ export function call(
   }
   const url = new URL(path.startsWith("/sim") ? `${sim.url}${path}${query}` : `${sim.apiUrl}${path}${query}`);
   return new Promise((resolve, reject) => {
-    const req = request(
-      url,
-      { method, headers, ca: sim.certPem, servername: "localhost", agent: false },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () => {
-          const text = Buffer.concat(chunks).toString("utf8");
-          let parsed: unknown = text;
-          try {
-            parsed = JSON.parse(text);
-          } catch {
-            /* not JSON */
-          }
-          resolve({
-            status: res.statusCode ?? 0,
-            reason: res.statusMessage ?? "",
-            body: parsed,
-            headers: res.headers,
-          });
+    const req = request(url, { method, headers, agent: agentFor(sim) }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => {
+        const text = Buffer.concat(chunks).toString("utf8");
+        let parsed: unknown = text;
+        try {
+          parsed = JSON.parse(text);
+        } catch {
+          /* not JSON */
+        }
+        resolve({
+          status: res.statusCode ?? 0,
+          reason: res.statusMessage ?? "",
+          body: parsed,
+          headers: res.headers,
         });
-        res.on("error", reject);
-      },
-    );
+      });
+      res.on("error", reject);
+    });
     req.setTimeout(opts.timeoutMs ?? 10_000, () => req.destroy(new Error("timeout")));
     req.on("error", reject);
     if (body !== undefined) req.write(body);

@@ -2,7 +2,15 @@
 import { createHash, randomBytes } from "node:crypto";
 import { checkAnyPriv, checkPriv, checkRoot, hasPriv, type Identity } from "./auth.js";
 import { matchImage } from "./config.js";
-import { containerOn, findContainer, findVolume, requireStorage, volumesOf, type SimCore } from "./core.js";
+import {
+  containerOn,
+  emitContainer,
+  findContainer,
+  findVolume,
+  requireStorage,
+  volumesOf,
+  type SimCore,
+} from "./core.js";
 import { fail, paramError } from "./errors.js";
 import {
   CREATE_SCHEMA,
@@ -308,6 +316,7 @@ export class Lxc {
         t.log("Total bytes read: 134217728 (128MiB)");
         delete ct.conf["lock"];
         this.changed();
+        emitContainer(core, "created", ct);
       } catch (e) {
         // A failed creation removes the config again.
         this.removeContainer(ct);
@@ -323,6 +332,7 @@ export class Lxc {
   private removeContainer(ct: ContainerState): void {
     const data = this.core.store.data;
     if (data.containers[String(ct.vmid)] === ct) delete data.containers[String(ct.vmid)];
+    if (ct.conf["lock"] === undefined) emitContainer(this.core, "destroyed", ct);
     for (const list of Object.values(data.volumes)) {
       for (let i = list.length - 1; i >= 0; i--)
         if (list[i]!.vmid === ct.vmid && list[i]!.content === "rootdir") list.splice(i, 1);
@@ -476,6 +486,7 @@ export class Lxc {
           ct.booted = false;
           ct.startedAt = undefined;
           this.changed();
+          emitContainer(core, "stopped", ct);
         },
       );
     } catch (e) {
@@ -485,6 +496,7 @@ export class Lxc {
       throw fail(`startup for container '${ct.vmid}' failed: ${(e as Error).message}`);
     }
     this.changed();
+    emitContainer(core, "started", ct);
   }
 
   private stop(c: RouteContext): unknown {

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { PveSimulator, type PveSimulatorOptions } from "./simulator.js";
+import { PveSimulator, type ContainerEvent, type PveSimulatorOptions } from "./simulator.js";
 import { call, createCt, ok, probe, pullImage, runTask, TEST_CATALOG } from "./helpers.js";
 
 let sim: PveSimulator;
@@ -164,6 +164,25 @@ describe("containers are processes", () => {
       ],
     ).toBe("OK");
     expect(sim.container(id)?.status).toBe("stopped");
+  });
+
+  it("emits container events (created, started, booted, stopped, destroyed) with hostname and address", async () => {
+    const seen: ContainerEvent[] = [];
+    const listener = (e: ContainerEvent) => seen.push(e);
+    sim.events.on("container", listener);
+    try {
+      const id = await running();
+      await runTask(sim, "DELETE", `/nodes/pve1/lxc/${id}`, { force: 1 });
+      const mine = seen.filter((e) => e.vmid === id);
+      expect(mine.map((e) => e.kind)).toEqual(["created", "started", "booted", "stopped", "destroyed"]);
+      expect(mine[0]).toMatchObject({
+        node: "pve1",
+        hostname: `ct${id}`,
+        address: expect.stringMatching(/^127\./),
+      });
+    } finally {
+      sim.events.off("container", listener);
+    }
   });
 
   it("the builtin runtime listens without a process", async () => {

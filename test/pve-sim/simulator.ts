@@ -9,7 +9,8 @@ import { ALL_PRIVILEGES, Auth } from "./auth.js";
 import { makeCert, type Cert } from "./cert.js";
 import { registerCluster } from "./cluster.js";
 import { resolveConfig, type AclEntry, type SimConfig, type SimConfigInput } from "./config.js";
-import type { SimCore } from "./core.js";
+import { EventEmitter } from "node:events";
+import { emitContainer, type ContainerEvent, type SimCore } from "./core.js";
 import {
   Faults,
   type DropResponseFault,
@@ -26,6 +27,8 @@ import { ADMIN_PREFIX, SimServer } from "./server.js";
 import { StateStore, type ContainerState, type SimState, type TaskState } from "./state.js";
 import { registerStorage } from "./storage.js";
 import { TaskManager } from "./tasks.js";
+
+export type { ContainerEvent };
 
 export interface PveSimulatorOptions extends SimConfigInput {
   /** JSON file the state is kept in across restarts (default: memory only). */
@@ -71,11 +74,12 @@ export class PveSimulator {
   /** Add admin routes below /sim here. */
   readonly adminRouter: Router;
   readonly core: SimCore;
+  /** `sim.events.on("container", (e: ContainerEvent) => ...)`: created, started, booted, stopped, destroyed. */
+  readonly events: EventEmitter;
   private stopped = false;
 
   private constructor(
     core: SimCore,
-    private readonly lxc: Lxc,
     private readonly server: SimServer,
     cert: Cert,
     port: number,
@@ -97,6 +101,7 @@ export class PveSimulator {
     this.requestLog = core.requestLog;
     this.router = core.router;
     this.adminRouter = adminRouter;
+    this.events = core.events;
   }
 
   static async start(opts: PveSimulatorOptions = {}): Promise<PveSimulator> {
@@ -121,12 +126,16 @@ export class PveSimulator {
         bootTimeoutMs: config.bootTimeoutMs,
         onBooted: (vmid) => {
           const ct = data.containers[String(vmid)];
-          if (ct) ct.booted = true;
+          if (ct) {
+            ct.booted = true;
+            emitContainer(core, "booted", ct);
+          }
         },
       }),
       addresses,
       requestLog: new RequestLog(),
       router: new Router(),
+      events: new EventEmitter(),
     };
     faults.killer = (vmid) => core.runtime.kill(vmid);
 
@@ -155,7 +164,6 @@ export class PveSimulator {
     const port = await server.listen(config.host, config.port);
     const sim = new PveSimulator(
       core,
-      lxc,
       server,
       cert,
       port,
