@@ -2,6 +2,7 @@
  * `npm run pve-sim -- [--config FILE] [--state FILE] [--port N] [--host ADDR]`: runs the simulator until
  * SIGTERM/SIGINT. When ready it prints one JSON line: url, apiUrl, tokenId, tokenSecret, adminUrl, fingerprint.
  */
+import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { loadConfigFile } from "./config.js";
 import { PveSimulator } from "./simulator.js";
@@ -49,3 +50,22 @@ const shutdown = (): void => {
 };
 process.on("SIGTERM", shutdown);
 process.on("SIGINT", shutdown);
+process.on("SIGHUP", shutdown);
+
+/** Parent pid of `pid` from /proc (Linux), or undefined when it is gone. */
+function parentOf(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+  } catch {
+    return undefined;
+  }
+}
+
+// Started through `npm run` (npm -> sh -> tsx -> this process), a SIGTERM sent to npm alone may not be passed
+// down the chain: stop as well when the launcher goes away (this process or tsx is re-parented).
+const launcher = process.ppid;
+const launcherParent = parentOf(launcher);
+setInterval(() => {
+  if (process.ppid !== launcher || parentOf(launcher) !== launcherParent) shutdown();
+}, 500).unref();
