@@ -7,7 +7,7 @@ import { gatewayBundle } from "../gateway/bundle.js";
 import type { CatalogEntry } from "./config.js";
 import { DnsServer } from "./dns-server.js";
 import { registerRealms } from "./realms.js";
-import type { PveSimulator } from "./simulator.js";
+import type { ContainerEvent, PveSimulator } from "./simulator.js";
 
 export const LDAP_GATEWAY_IMAGE = "ghcr.io/mieweb/ldap-gateway";
 
@@ -36,7 +36,7 @@ export interface LdapSiteOptions {
   searchDomain?: string;
   /** Point every node's DNS (`/nodes/{node}/dns`) at the site DNS, as the seed's setup step says (default true). */
   configureNodes?: boolean;
-  /** How often container changes are picked up (default 20 ms). */
+  /** Also re-read every container this often (default: never; the simulator's events suffice). */
   pollMs?: number;
 }
 
@@ -44,14 +44,16 @@ export interface LdapSite {
   dns: DnsServer;
   /** The DNS server's address as a node's dns1 holds it. */
   dnsAddress: string;
-  /** Brings the DNS records in line with the containers now (also done every pollMs). */
+  /** Brings the DNS records in line with the containers' state now (done on attach). */
   reconcile(): void;
   stop(): Promise<void>;
 }
 
 /**
  * Starts the site DNS on a loopback address of the simulator's block (port 53 when allowed, else a free
- * port), keeps its records in line with the running containers, and registers the realm routes.
+ * port), keeps its records in line with the running containers through the simulator's container events
+ * (a started container registers its hostname, as DNSMasq does on its DHCP lease; a stopped or destroyed
+ * one goes away), and registers the realm routes.
  */
 export async function attachLdapSite(sim: PveSimulator, opts: LdapSiteOptions = {}): Promise<LdapSite> {
   const core = sim.core;
@@ -75,34 +77,43 @@ export async function attachLdapSite(sim: PveSimulator, opts: LdapSiteOptions = 
 
   // vmid -> the record it owns, so a stop, a rename or a new address removes exactly the old record.
   const owned = new Map<number, { name: string; ip: string }>();
-  const reconcile = (): void => {
-    const seen = new Set<number>();
-    for (const ct of Object.values(core.store.data.containers)) {
-      const name = String(ct.conf["hostname"] ?? `CT${ct.vmid}`);
-      const prev = owned.get(ct.vmid);
-      if (ct.status !== "running") continue;
-      seen.add(ct.vmid);
-      if (prev && prev.name === name && prev.ip === ct.address && dns.lookup(name) === ct.address) continue;
-      if (prev) dns.removeRecord(prev.name, prev.ip);
-      dns.setRecord(name, ct.address);
-      owned.set(ct.vmid, { name, ip: ct.address });
-    }
-    for (const [vmid, rec] of owned) {
-      if (seen.has(vmid)) continue;
-      dns.removeRecord(rec.name, rec.ip);
-      owned.delete(vmid);
-    }
+  const register = (vmid: number, name: string, ip: string): void => {
+    const prev = owned.get(vmid);
+    if (prev && prev.name === name && prev.ip === ip && dns.lookup(name) === ip) return;
+    if (prev) dns.removeRecord(prev.name, prev.ip);
+    dns.setRecord(name, ip);
+    owned.set(vmid, { name, ip });
   };
+  const unregister = (vmid: number): void => {
+    const prev = owned.get(vmid);
+    if (prev) dns.removeRecord(prev.name, prev.ip);
+    owned.delete(vmid);
+  };
+  const reconcile = (): void => {
+    const running = new Set<number>();
+    for (const ct of Object.values(core.store.data.containers)) {
+      if (ct.status !== "running") continue;
+      running.add(ct.vmid);
+      register(ct.vmid, String(ct.conf["hostname"] ?? `CT${ct.vmid}`), ct.address);
+    }
+    for (const vmid of [...owned.keys()]) if (!running.has(vmid)) unregister(vmid);
+  };
+  const onEvent = (e: ContainerEvent): void => {
+    if (e.kind === "started" || e.kind === "booted") register(e.vmid, e.hostname, e.address);
+    else if (e.kind === "stopped" || e.kind === "destroyed") unregister(e.vmid);
+  };
+  sim.events.on("container", onEvent);
   reconcile();
-  const timer = setInterval(reconcile, opts.pollMs ?? 20);
-  timer.unref();
+  const timer = opts.pollMs ? setInterval(reconcile, opts.pollMs) : undefined;
+  timer?.unref();
 
   return {
     dns,
     dnsAddress: host,
     reconcile,
     async stop() {
-      clearInterval(timer);
+      sim.events.off("container", onEvent);
+      if (timer) clearInterval(timer);
       await dns.stop();
     },
   };

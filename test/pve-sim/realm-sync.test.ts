@@ -135,10 +135,8 @@ describe("gateway containers", () => {
     const node = (await ok(sim, "GET", `/nodes/${NODE}/dns`)) as Record<string, string>;
     expect(node).toMatchObject({ search: "example.com", dns1: site.dnsAddress });
     await power("ldap2", "stop");
-    site.reconcile();
     await expect(resolveVia(server, "ldap2")).rejects.toMatchObject({ code: "ENOTFOUND" });
     await power("ldap2", "start");
-    site.reconcile();
     expect(await resolveVia(server, "ldap2")).toBe(await address("ldap2"));
   });
 });
@@ -271,4 +269,40 @@ describe("SSSD-like client against the simulated pair", () => {
     expect(report.switches.map(([, s]) => s)).toEqual(["ldap1", "ldap2"]);
     expect(report.unavailable["ldap1"]?.length).toBe(1);
   });
+});
+
+describe("replacing a server", () => {
+  it(
+    "moves its DNS record to the new container's address, and the sync follows",
+    { timeout: 60_000 },
+    async () => {
+      const oldIp = await address("ldap2");
+      await power("ldap2", "stop");
+      const del = await runTask(sim, "DELETE", `/nodes/${NODE}/lxc/${VMID.ldap2}`, { purge: 1 });
+      expect(del["exitstatus"]).toBe("OK");
+      expect(site.dns.lookup("ldap2")).toBeUndefined();
+      const vmid = 9103;
+      expect(
+        (await createCt(sim, NODE, vmid, "local:vztmpl/ldap-gateway_1.4.0.tar", { hostname: "ldap2" }))[
+          "exitstatus"
+        ],
+      ).toBe("OK");
+      await ok(sim, "PUT", `/nodes/${NODE}/lxc/${vmid}/config`, { env: gatewayEnv("ldap2") });
+      expect((await runTask(sim, "POST", `/nodes/${NODE}/lxc/${vmid}/status/start`))["exitstatus"]).toBe(
+        "OK",
+      );
+      await sim.waitBooted(vmid, 15_000);
+      const newIp = site.dns.lookup("ldap2");
+      expect(newIp).toBeDefined();
+      expect(newIp).not.toBe(oldIp);
+      await power("ldap1", "stop");
+      try {
+        const { status, log } = await sync();
+        expect(status["exitstatus"]).toBe("OK");
+        expect(log.some((l) => l.startsWith(`connected to ldap2 (${newIp}:636`))).toBe(true);
+      } finally {
+        await power("ldap1", "start");
+      }
+    },
+  );
 });
