@@ -1,6 +1,7 @@
 /** A self-signed certificate for the API, made at start with the machine's openssl (never written to the repo). */
 import { execFileSync } from "node:child_process";
 import { X509Certificate } from "node:crypto";
+import { isIP } from "node:net";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,7 +13,8 @@ export interface Cert {
   fingerprint: string;
 }
 
-export function makeCert(commonName: string, ip: string): Cert {
+/** `host`: the address or name clients connect to (put in the subjectAltName). */
+export function makeCert(commonName: string, host: string): Cert {
   const dir = mkdtempSync(join(tmpdir(), "pve-sim-cert-"));
   try {
     const keyFile = join(dir, "key.pem");
@@ -32,7 +34,7 @@ export function makeCert(commonName: string, ip: string): Cert {
         "-subj",
         `/CN=${commonName}`,
         "-addext",
-        `subjectAltName=IP:${ip},DNS:localhost,DNS:${commonName}`,
+        `subjectAltName=${isIP(host) ? "IP" : "DNS"}:${host},DNS:localhost,DNS:${commonName}`,
         "-keyout",
         keyFile,
         "-out",

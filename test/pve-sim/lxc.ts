@@ -13,6 +13,7 @@ import {
 } from "./core.js";
 import { fail, paramError } from "./errors.js";
 import {
+  CREATE_ONLY_PARAMS,
   CREATE_SCHEMA,
   PENDING_KEYS,
   UPDATE_SCHEMA,
@@ -227,23 +228,7 @@ export class Lxc {
     // inferred text: the template volume is not on this node's storage.
     if (!template || template.content !== "vztmpl") throw fail(`volume '${ostemplate}' does not exist`);
 
-    const configKeys = Object.keys(p).filter(
-      (k) =>
-        ![
-          "vmid",
-          "node",
-          "ostemplate",
-          "storage",
-          "start",
-          "pool",
-          "password",
-          "ssh-public-keys",
-          "force",
-          "unique",
-          "restore",
-          "ignore-unpack-errors",
-        ].includes(k),
-    );
+    const configKeys = Object.keys(p).filter((k) => !CREATE_ONLY_PARAMS.has(k));
     checkConfigPrivs(
       id,
       vmid,

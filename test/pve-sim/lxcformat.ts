@@ -217,9 +217,28 @@ export const CREATE_SCHEMA: Schema = {
     unique: bool,
     restore: bool,
     "ignore-unpack-errors": bool,
+    // PVE 9: add the new guest to HA (accepted; the simulator has no HA stack).
+    "ha-managed": bool,
   },
   patternProperties: CONFIG_PATTERNS,
 };
+
+/** Create parameters that are not config keys. */
+export const CREATE_ONLY_PARAMS = new Set([
+  "vmid",
+  "node",
+  "ostemplate",
+  "storage",
+  "start",
+  "pool",
+  "password",
+  "ssh-public-keys",
+  "force",
+  "unique",
+  "restore",
+  "ignore-unpack-errors",
+  "ha-managed",
+]);
 
 export const UPDATE_SCHEMA: Schema = {
   properties: {
