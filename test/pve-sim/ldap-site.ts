@@ -6,7 +6,7 @@
 import { gatewayBundle } from "../gateway/bundle.js";
 import type { CatalogEntry } from "./config.js";
 import { DnsServer } from "./dns-server.js";
-import { registerRealms } from "./realms.js";
+import { registerRealms, setDnsPort } from "./realms.js";
 import type { ContainerEvent, PveSimulator } from "./simulator.js";
 
 export const LDAP_GATEWAY_IMAGE = "ghcr.io/mieweb/ldap-gateway";
@@ -67,8 +67,9 @@ export async function attachLdapSite(sim: PveSimulator, opts: LdapSiteOptions = 
     dns = new DnsServer({ host, port: 0, searchDomain });
     await dns.start();
   }
-  const dnsPorts = new Map([[host, dns.address.port]]);
-  registerRealms(core, { dnsPorts: () => dnsPorts });
+  setDnsPort(core, host, dns.address.port);
+  // Idempotent: a later registration of the same routes replaces the earlier one.
+  registerRealms(core);
 
   if (opts.configureNodes ?? true) {
     for (const node of core.config.nodes) core.store.data.dns[node] = { search: searchDomain, dns1: host };

@@ -155,12 +155,17 @@ const realmSpec: ParamSpec = {
 /** Keys that are not stored in the realm config. */
 const NOT_STORED = new Set(["realm", "password", "check-connection", "delete", "digest"]);
 
-export interface RealmsOptions {
-  /** DNS servers that listen on another port than 53: their address -> port (the site DNS stand-in). */
-  dnsPorts?: () => Map<string, number>;
+/** DNS servers of a simulation that listen on another port than 53 (the site DNS stand-in when not root). */
+const dnsPorts = new WeakMap<SimCore, Map<string, number>>();
+
+/** Tells the node resolver of this simulator that the DNS server at `ip` answers on `port`. */
+export function setDnsPort(core: SimCore, ip: string, port: number): void {
+  let m = dnsPorts.get(core);
+  if (!m) dnsPorts.set(core, (m = new Map()));
+  m.set(ip, port);
 }
 
-export function registerRealms(core: SimCore, opts: RealmsOptions = {}): void {
+export function registerRealms(core: SimCore): void {
   const r = core.router;
 
   // The list is public: the login box needs it before anyone is authenticated.
@@ -196,7 +201,7 @@ export function registerRealms(core: SimCore, opts: RealmsOptions = {}): void {
     if (type !== "ldap") throw fail(`realm type '${type}' is not supported by the simulator`);
     const cfg: RealmConfig = { type };
     for (const [k, v] of Object.entries(p)) if (!NOT_STORED.has(k) && k !== "type") cfg[k] = v;
-    if (p["check-connection"]) await checkConnection(core, realm, cfg, p["password"], opts);
+    if (p["check-connection"]) await checkConnection(core, realm, cfg, p["password"]);
     if (cfg["default"]) clearDefault(s);
     else delete cfg["default"];
     s.realms[realm] = cfg;
@@ -245,8 +250,7 @@ export function registerRealms(core: SimCore, opts: RealmsOptions = {}): void {
       delete next[k];
     }
     for (const [k, v] of Object.entries(p)) if (!NOT_STORED.has(k)) next[k] = v;
-    if (p["check-connection"])
-      await checkConnection(core, realm, next, p["password"] ?? s.passwords[realm], opts);
+    if (p["check-connection"]) await checkConnection(core, realm, next, p["password"] ?? s.passwords[realm]);
     if (next["default"]) clearDefault(s);
     else delete next["default"];
     s.realms[realm] = next;
@@ -315,7 +319,7 @@ export function registerRealms(core: SimCore, opts: RealmsOptions = {}): void {
       const data = await fetchRealmData(realm, cfg as unknown as LdapRealmSettings, {
         password: s.passwords[realm],
         groups: options.scope !== "users",
-        resolve: nodeResolver(core, node, opts),
+        resolve: nodeResolver(core, node),
         log: (line) => t.log(line),
       });
       t.log("got data from server, updating users and groups");
@@ -378,11 +382,11 @@ function realmOf(userid: string): string {
  * Name resolution as the node does it: its DNS servers (`/nodes/{node}/dns`), the search domain tried first
  * for a bare name. DNS servers of the simulation that do not listen on port 53 are reached on their port.
  */
-export function nodeResolver(core: SimCore, node: string, opts: RealmsOptions) {
+export function nodeResolver(core: SimCore, node: string) {
   return async (host: string): Promise<string> => {
     if (isIPv4(host)) return host;
     const dns = core.store.data.dns[node] ?? core.config.dns;
-    const ports = opts.dnsPorts?.() ?? new Map<string, number>();
+    const ports = dnsPorts.get(core) ?? new Map<string, number>();
     const servers = [dns.dns1, dns.dns2, dns.dns3]
       .filter((x): x is string => !!x)
       .map((ip) => `${ip}:${ports.get(ip) ?? 53}`);
@@ -410,14 +414,13 @@ async function checkConnection(
   realm: string,
   cfg: RealmConfig,
   password: unknown,
-  opts: RealmsOptions,
 ): Promise<void> {
   try {
     // A user search is more than PVE's bind-only check, but it is what fails when the servers are gone.
     await fetchRealmData(realm, cfg as unknown as LdapRealmSettings, {
       ...(password !== undefined ? { password: String(password) } : {}),
       groups: false,
-      resolve: nodeResolver(core, core.config.nodes[0] ?? "pve", opts),
+      resolve: nodeResolver(core, core.config.nodes[0] ?? "pve"),
       log: () => undefined,
     });
   } catch (err) {
