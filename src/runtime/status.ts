@@ -43,12 +43,25 @@ export interface StatusWriter {
   update(obj: KubeObject, update: StatusUpdate): Promise<KubeObject>;
 }
 
+interface Written {
+  /** The resourceVersion the patch was computed from. */
+  fromVersion: string | undefined;
+  status: Record<string, unknown>;
+}
+
+/**
+ * Remembers the status it last wrote per object: until the watch delivers the
+ * result of that write, the cache still shows the version it was computed
+ * from, and diffing against that stale copy would write the same status again.
+ */
 export class StatusPatcher implements StatusWriter {
   private patches = 0;
+  private readonly written = new Map<string, Written>();
 
   constructor(
     private readonly client: ResourceClient,
     private readonly now: () => Date = () => new Date(),
+    private readonly maxRemembered = 10_000,
   ) {}
 
   /** Status writes sent so far; a steady state must leave it unchanged. */
@@ -57,10 +70,32 @@ export class StatusPatcher implements StatusWriter {
   }
 
   async update(obj: KubeObject, update: StatusUpdate): Promise<KubeObject> {
-    const patch = statusPatch(obj, update, this.now());
-    if (!patch) return obj;
-    const namespace = obj.metadata.namespace ?? "";
+    const id = obj.metadata.uid ?? `${obj.metadata.namespace}/${obj.metadata.name}`;
+    const base = this.freshest(id, obj);
+    const patch = statusPatch(base, update, this.now());
+    if (!patch) return base;
     this.patches += 1;
-    return this.client.patchStatus(namespace, obj.metadata.name, patch);
+    const updated = await this.client.patchStatus(obj.metadata.namespace ?? "", obj.metadata.name, patch);
+    this.remember(id, { fromVersion: obj.metadata.resourceVersion, status: updated.status ?? {} });
+    return updated;
+  }
+
+  private freshest(id: string, obj: KubeObject): KubeObject {
+    const last = this.written.get(id);
+    if (!last) return obj;
+    if (last.fromVersion !== obj.metadata.resourceVersion) {
+      this.written.delete(id);
+      return obj;
+    }
+    return { ...obj, status: last.status };
+  }
+
+  private remember(id: string, entry: Written): void {
+    this.written.delete(id);
+    this.written.set(id, entry);
+    if (this.written.size > this.maxRemembered) {
+      const oldest = this.written.keys().next().value;
+      if (oldest !== undefined) this.written.delete(oldest);
+    }
   }
 }

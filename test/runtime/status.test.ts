@@ -1,0 +1,54 @@
+import { describe, expect, it } from "vitest";
+import type { KubeObject, ResourceClient } from "../../src/runtime/resource.js";
+import { StatusPatcher } from "../../src/runtime/status.js";
+
+/** Stands in for the API server: applies merge patches to status and bumps the resourceVersion. */
+function fakeClient() {
+  const sent: unknown[] = [];
+  let rv = 10;
+  const client = {
+    patchStatus: async (_ns: string, name: string, body: { status: Record<string, unknown> }) => {
+      sent.push(body);
+      rv += 1;
+      return {
+        metadata: { name, namespace: "ns", uid: "u1", resourceVersion: String(rv), generation: 1 },
+        status: body.status,
+      };
+    },
+  } as unknown as ResourceClient;
+  return { client, sent };
+}
+
+const cached = (rv: string, status?: Record<string, unknown>): KubeObject => ({
+  metadata: { name: "a", namespace: "ns", uid: "u1", resourceVersion: rv, generation: 1 },
+  ...(status ? { status } : {}),
+});
+
+const update = {
+  fields: { phase: "Ready" },
+  conditions: [{ type: "Ready", status: "True" as const, reason: "Ok", message: "" }],
+};
+
+describe("StatusPatcher", () => {
+  it("does not write again from a stale cache that has not seen its last write yet", async () => {
+    const { client, sent } = fakeClient();
+    const patcher = new StatusPatcher(client, () => new Date("2026-01-01T00:00:00Z"));
+    const written = await patcher.update(cached("10"), update);
+    // A resync hands the same stale object again before the watch caught up.
+    await patcher.update(cached("10"), update);
+    expect(sent).toHaveLength(1);
+    // Once the cache shows the written version, it is the reference again: still nothing to write.
+    await patcher.update(cached(written.metadata.resourceVersion!, written.status), update);
+    expect(sent).toHaveLength(1);
+    expect(patcher.writes).toBe(1);
+  });
+
+  it("writes again when the wanted status changes", async () => {
+    const { client, sent } = fakeClient();
+    const patcher = new StatusPatcher(client, () => new Date("2026-01-01T00:00:00Z"));
+    await patcher.update(cached("10"), update);
+    await patcher.update(cached("10"), { fields: { phase: "Degraded" } });
+    expect(sent).toHaveLength(2);
+    expect(sent[1]).toEqual({ status: { phase: "Degraded" } });
+  });
+});
