@@ -10,7 +10,8 @@ import { LookupStream } from "./stream.js";
 
 let db: TestPostgres;
 const dns = new DnsServer({ searchDomain: "example.com" });
-const ADDR = { ldap1: "127.77.0.1", ldap2: "127.77.0.2" } as const;
+// Below 127.16/16: the simulator leases 127.16-254.x.x blocks to parallel test files.
+const ADDR = { ldap1: "127.13.0.1", ldap2: "127.13.0.2" } as const;
 const live = new Map<string, RunningGateway>();
 
 async function startServer(name: keyof typeof ADDR, ip: string = ADDR[name]): Promise<RunningGateway> {
@@ -166,7 +167,7 @@ describe("FailoverClient", () => {
       const c = client({ connectionLifetimeMs: 300 });
       expect(await c.lookupUser("alice")).toMatchObject({ ok: true, server: "ldap1" });
       await killServer("ldap1");
-      await startServer("ldap1", "127.77.0.11");
+      await startServer("ldap1", "127.13.0.11");
       await sleep(400); // the connection has expired: the next lookup reconnects
       expect(await c.lookupUser("bob")).toMatchObject({ ok: true, server: "ldap1" });
       expect(c.events.filter((e) => e.event === "failed")).toEqual([]);

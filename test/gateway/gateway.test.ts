@@ -66,7 +66,7 @@ describe("configuration through the environment", () => {
   );
 
   it("defaults to port 636 and a base DN derived from LDAP_COMMON_NAME, with a self-signed cert for that name", async () => {
-    const env = seedEnv({ LDAP_COMMON_NAME: "ldap.example.org", BIND_IP: "127.0.0.2" });
+    const env = seedEnv({ LDAP_COMMON_NAME: "ldap.example.org", BIND_IP: "127.14.0.2" });
     delete env.LDAP_BASE_DN;
     const gw = await startGateway(env);
     running.push(gw);
@@ -75,7 +75,7 @@ describe("configuration through the environment", () => {
     console.log(`gateway answered LDAPS ${gw.startMs} ms after spawn`);
     expect(gw.startMs).toBeLessThan(5000);
     const cert = await new Promise<X509Certificate>((resolve, reject) => {
-      const s = tls.connect({ host: "127.0.0.2", port: 636, rejectUnauthorized: false }, () => {
+      const s = tls.connect({ host: "127.14.0.2", port: 636, rejectUnauthorized: false }, () => {
         resolve(new X509Certificate(s.getPeerCertificate(true).raw));
         s.end();
       });
@@ -84,7 +84,7 @@ describe("configuration through the environment", () => {
     expect(cert.subject).toBe("CN=ldap.example.org");
     expect(cert.subjectAltName).toBe("DNS:ldap.example.org");
     expect(cert.issuer).toBe(cert.subject);
-    const c = ldapClient("ldaps://127.0.0.2:636");
+    const c = ldapClient("ldaps://127.14.0.2:636");
     const dse = await c.search("", { scope: "base", attributes: ["namingContexts"] });
     expect(dse.searchEntries[0]?.namingContexts).toBe("dc=ldap,dc=example,dc=org");
     await c.unbind();
