@@ -170,5 +170,17 @@ describe("admin API", () => {
     const kill = await admin("POST", "/containers/12345/kill");
     expect(kill.body.data).toEqual({ killed: false });
     expect((await admin("GET", "/nope")).status).toBe(404);
+    expect((await admin("GET", "")).body.data.routes).toContain(
+      "POST /sim/faults/fail-task {type, message, id?, count?}",
+    );
+  });
+
+  it("warn-task and speed over HTTP", async () => {
+    expect((await admin("POST", "/speed", { speed: 0 })).status).toBe(200);
+    expect(sim.config.speed).toBe(0);
+    await admin("POST", "/faults/warn-task", { type: "vzcreate", message: "careful", warnings: 3 });
+    const st = await createCt(sim, "pve1", ++vmid, DEBIAN);
+    expect(st["exitstatus"]).toBe("WARNINGS: 3");
+    await admin("POST", "/speed", { speed: 0.01 });
   });
 });

@@ -252,6 +252,24 @@ describe("nextid and resources", () => {
     });
   });
 
+  it("GET /nodes/{node}/lxc gives vmid, status, name, cpus, maxmem, maxdisk, uptime, type, tags", async () => {
+    const a = next();
+    await createCt(sim, "pve2", a, DEBIAN, { cores: 2, memory: 1024, tags: "b;a", rootfs: "local-lvm:8" });
+    const list = (await ok(sim, "GET", "/nodes/pve2/lxc")) as Record<string, unknown>[];
+    expect(list.find((c) => c["vmid"] === a)).toMatchObject({
+      vmid: a,
+      type: "lxc",
+      status: "stopped",
+      name: `ct${a}`,
+      cpus: 2,
+      maxmem: 1024 * 1024 * 1024,
+      maxdisk: 8 * 1024 ** 3,
+      uptime: 0,
+      tags: "b;a",
+    });
+    expect((await config("pve2", a))["rootfs"]).toBe(`local-lvm:vm-${a}-disk-0,size=8G`);
+  });
+
   it("a token sees in listings only the guests it has VM.Audit on", async () => {
     const a = next();
     await createCt(sim, "pve1", a, DEBIAN);

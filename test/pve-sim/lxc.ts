@@ -224,10 +224,7 @@ export class Lxc {
     const tplStorageId = ostemplate.includes(":") ? ostemplate.slice(0, ostemplate.indexOf(":")) : "";
     requireStorage(core, node, tplStorageId);
     checkAnyPriv(id, `/storage/${tplStorageId}`, ["Datastore.AllocateSpace", "Datastore.Audit"]);
-    const template = findVolume(core, node, ostemplate);
-    // inferred text: the template volume is not on this node's storage.
-    if (!template || template.content !== "vztmpl") throw fail(`volume '${ostemplate}' does not exist`);
-
+    // Privileges of the config keys (and root-only options) are checked before the template is looked at.
     const configKeys = Object.keys(p).filter((k) => !CREATE_ONLY_PARAMS.has(k));
     checkConfigPrivs(
       id,
@@ -235,6 +232,9 @@ export class Lxc {
       configKeys.filter((k) => c.input[k] !== undefined),
     );
     checkRootOnly(id, p, true);
+    const template = findVolume(core, node, ostemplate);
+    // inferred text: the template volume is not on this node's storage.
+    if (!template || template.content !== "vztmpl") throw fail(`volume '${ostemplate}' does not exist`);
 
     // Config with `lock: create` exists from now on: the vmid is taken, and config/start/destroy are refused.
     const conf: Record<string, ConfValue> = { arch: "amd64" };

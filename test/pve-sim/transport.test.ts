@@ -65,6 +65,34 @@ describe("authentication", () => {
     expect(r.status).toBe(200);
   });
 
+  it("a ticket of another user gets that user's privileges, and root-only checks still refuse it", async () => {
+    sim.addUser("admin@pve", "pw1", {
+      "/": ["VM.Allocate", "VM.Config.Options", "Datastore.AllocateSpace", "Datastore.Audit"],
+    });
+    const t = (await ok(
+      sim,
+      "POST",
+      "/access/ticket",
+      { username: "admin@pve", password: "pw1" },
+      { authorization: null },
+    )) as Record<string, string>;
+    const headers = {
+      Cookie: `PVEAuthCookie=${encodeURIComponent(t["ticket"]!)}`,
+      CSRFPreventionToken: t["CSRFPreventionToken"]!,
+    };
+    const r = await call(
+      sim,
+      "POST",
+      "/nodes/pve1/lxc",
+      { vmid: 170, ostemplate: "local:vztmpl/x.tar", storage: "local-lvm", hookscript: "local:snippets/h" },
+      { authorization: null, headers },
+    );
+    expect([r.status, r.reason]).toEqual([
+      403,
+      "Permission check failed (changing the hookscript is only allowed for root@pam)",
+    ]);
+  });
+
   it("ticket login: cookie for reads, CSRFPreventionToken required for writes", async () => {
     const bad = await call(
       sim,
@@ -151,6 +179,23 @@ describe("privileges", () => {
     );
     expect(put.status).toBe(403);
     expect(put.reason).toBe("Permission check failed (/nodes/pve2, Sys.Modify)");
+  });
+});
+
+describe("storage", () => {
+  it("lists the node's storages with their content types", async () => {
+    const list = (await ok(sim, "GET", "/nodes/pve1/storage")) as Record<string, unknown>[];
+    expect(list.map((s) => [s["storage"], s["type"], s["content"]])).toEqual([
+      ["local", "dir", "iso,vztmpl,backup"],
+      ["local-lvm", "lvmthin", "rootdir,images"],
+    ]);
+    const tpl = (await ok(sim, "GET", "/nodes/pve1/storage", { content: "vztmpl" })) as Record<
+      string,
+      unknown
+    >[];
+    expect(tpl.map((s) => s["storage"])).toEqual(["local"]);
+    const r = await call(sim, "GET", "/nodes/pve1/storage/nope/content");
+    expect([r.status, r.reason]).toEqual([500, "storage 'nope' does not exist"]);
   });
 });
 
