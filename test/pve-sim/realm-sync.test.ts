@@ -217,6 +217,20 @@ describe("realm sync", () => {
     }
   });
 
+  it("also fails over when server1 resolves but refuses connections", async () => {
+    // A name whose address has no listener (a stale lease, as DNSMasq keeps after a crash).
+    site.dns.setRecord("ldap-stale", `127.${sim.core.addresses.octet}.250.1`);
+    await ok(sim, "PUT", "/access/domains/ldap", { server1: "ldap-stale" });
+    try {
+      const { status, log } = await sync();
+      expect(status["exitstatus"]).toBe("OK");
+      expect(log.some((l) => l.startsWith("connected to ldap2"))).toBe(true);
+    } finally {
+      await ok(sim, "PUT", "/access/domains/ldap", { server1: "ldap1" });
+      site.dns.removeRecord("ldap-stale");
+    }
+  });
+
   it("fails the task with the LDAP error when neither server answers", async () => {
     await power("ldap1", "stop");
     await power("ldap2", "stop");

@@ -390,7 +390,7 @@ export function nodeResolver(core: SimCore, node: string) {
     const servers = [dns.dns1, dns.dns2, dns.dns3]
       .filter((x): x is string => !!x)
       .map((ip) => `${ip}:${ports.get(ip) ?? 53}`);
-    if (!servers.length) throw new Error(`${host}: no DNS server configured on node '${node}'`);
+    if (!servers.length) throw new Error(`no DNS server configured on node '${node}'`);
     const resolver = new Resolver({ timeout: 1000, tries: 2 });
     resolver.setServers(servers);
     const names = !host.includes(".") && dns.search ? [`${host}.${dns.search}`, host] : [host];
@@ -403,9 +403,7 @@ export function nodeResolver(core: SimCore, node: string) {
         last = err;
       }
     }
-    throw new Error(
-      `${host}: name resolution failed (${(last as Error | undefined)?.message ?? "no address"})`,
-    );
+    throw new Error(`name resolution failed (${(last as Error | undefined)?.message ?? "no address"})`);
   };
 }
 
