@@ -3,8 +3,8 @@ import { checkPriv, hasPriv } from "./auth.js";
 import { state, volumesOf, type SimCore } from "./core.js";
 import { PveError, paramError } from "./errors.js";
 import type { Lxc } from "./lxc.js";
-import type { RouteContext } from "./router.js";
-import { isIP, validate } from "./schema.js";
+import { routeInput, type RouteContext } from "./router.js";
+import { isIP } from "./schema.js";
 import type { TaskState } from "./state.js";
 import { parseUpid } from "./upid.js";
 
@@ -30,10 +30,9 @@ export function registerCluster(core: SimCore, lxc: Lxc): void {
   // The lowest free vmid. Nothing is reserved: two creators asking at once get the same number. With
   // `vmid` it checks that one and echoes it back as sent (hence "a number, sometimes a string").
   r.get("/cluster/nextid", (c: RouteContext) => {
-    const p = validate(
-      { properties: { vmid: { type: "integer", optional: true, minimum: 100, maximum: 999999999 } } },
-      c.input,
-    );
+    const p = routeInput(c, {
+      properties: { vmid: { type: "integer", optional: true, minimum: 100, maximum: 999999999 } },
+    });
     const used = state(core).containers;
     if (p["vmid"] !== undefined) {
       if (used[String(p["vmid"])]) throw paramError({ vmid: `VM ${p["vmid"]} already exists` });
@@ -44,10 +43,9 @@ export function registerCluster(core: SimCore, lxc: Lxc): void {
   });
 
   r.get("/cluster/resources", (c: RouteContext) => {
-    const p = validate(
-      { properties: { type: { type: "string", optional: true, enum: ["vm", "storage", "node", "sdn"] } } },
-      c.input,
-    );
+    const p = routeInput(c, {
+      properties: { type: { type: "string", optional: true, enum: ["vm", "storage", "node", "sdn"] } },
+    });
     const type = p["type"];
     const out: Record<string, unknown>[] = [];
     if (type === undefined || type === "vm")
@@ -102,10 +100,7 @@ export function registerCluster(core: SimCore, lxc: Lxc): void {
       optional: true,
       format: (v: string) => (isIP(v) ? undefined : "value does not look like a valid IP address"),
     };
-    const p = validate(
-      { properties: { node: { type: "string" }, search: { type: "string" }, dns1: ip, dns2: ip, dns3: ip } },
-      { ...c.input, ...c.params },
-    );
+    const p = routeInput(c, { properties: { search: { type: "string" }, dns1: ip, dns2: ip, dns3: ip } });
     checkPriv(c.identity, `/nodes/${node}`, ["Sys.Modify"]);
     const dns: { search: string; dns1?: string; dns2?: string; dns3?: string } = {
       search: String(p["search"]),
@@ -143,16 +138,13 @@ export function registerCluster(core: SimCore, lxc: Lxc): void {
   r.get("/nodes/{node}/tasks/{upid}/status", (c) => taskStatus(task(c)));
   r.get("/nodes/{node}/tasks/{upid}/log", (c) => {
     const t = task(c);
-    const p = validate(
-      {
-        properties: {
-          start: { type: "integer", minimum: 0, default: 0 },
-          limit: { type: "integer", minimum: 0, default: 50 },
-          download: { type: "boolean", optional: true },
-        },
+    const p = routeInput(c, {
+      properties: {
+        start: { type: "integer", minimum: 0, default: 0 },
+        limit: { type: "integer", minimum: 0, default: 50 },
+        download: { type: "boolean", optional: true },
       },
-      c.input,
-    );
+    });
     const start = Number(p["start"]);
     const limit = Number(p["limit"]);
     return t.log.slice(start, start + limit).map((text, i) => ({ n: start + i + 1, t: text }));
@@ -163,24 +155,21 @@ export function registerCluster(core: SimCore, lxc: Lxc): void {
   });
   r.get("/nodes/{node}/tasks", (c) => {
     const node = c.params["node"]!;
-    const p = validate(
-      {
-        properties: {
-          start: { type: "integer", minimum: 0, default: 0 },
-          limit: { type: "integer", minimum: 0, default: 50 },
-          typefilter: { type: "string", optional: true },
-          vmid: { type: "integer", optional: true },
-          userfilter: { type: "string", optional: true },
-          source: { type: "string", optional: true, enum: ["archive", "active", "all"] },
-          errors: { type: "boolean", optional: true },
-          statusfilter: { type: "string", optional: true },
-          since: { type: "integer", optional: true },
-          until: { type: "integer", optional: true },
-        },
-        additionalProperties: false,
+    const p = routeInput(c, {
+      properties: {
+        start: { type: "integer", minimum: 0, default: 0 },
+        limit: { type: "integer", minimum: 0, default: 50 },
+        typefilter: { type: "string", optional: true },
+        vmid: { type: "integer", optional: true },
+        userfilter: { type: "string", optional: true },
+        source: { type: "string", optional: true, enum: ["archive", "active", "all"] },
+        errors: { type: "boolean", optional: true },
+        statusfilter: { type: "string", optional: true },
+        since: { type: "integer", optional: true },
+        until: { type: "integer", optional: true },
       },
-      c.input,
-    );
+      additionalProperties: false,
+    });
     const audit = hasPriv(c.identity, `/nodes/${node}`, "Sys.Audit");
     const list = core.tasks
       .list()
@@ -201,18 +190,15 @@ export function registerCluster(core: SimCore, lxc: Lxc): void {
   r.post(
     "/access/ticket",
     (c: RouteContext) => {
-      const p = validate(
-        {
-          properties: {
-            username: { type: "string" },
-            password: { type: "string" },
-            realm: { type: "string", optional: true },
-            otp: { type: "string", optional: true },
-            "new-format": { type: "boolean", optional: true },
-          },
+      const p = routeInput(c, {
+        properties: {
+          username: { type: "string" },
+          password: { type: "string" },
+          realm: { type: "string", optional: true },
+          otp: { type: "string", optional: true },
+          "new-format": { type: "boolean", optional: true },
         },
-        c.input,
-      );
+      });
       const t = core.auth.login(
         String(p["username"]),
         String(p["password"]),

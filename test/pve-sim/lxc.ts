@@ -22,8 +22,8 @@ import {
   printNet,
   splitTags,
 } from "./lxcformat.js";
-import type { RouteContext } from "./router.js";
-import { parsePropertyString, validate, type ParamValue } from "./schema.js";
+import { routeInput, type RouteContext } from "./router.js";
+import { parsePropertyString, type ParamValue } from "./schema.js";
 import type { ConfValue, ContainerState } from "./state.js";
 
 const MiB = 1024 * 1024;
@@ -194,7 +194,7 @@ export class Lxc {
   private create(c: RouteContext): unknown {
     const core = this.core;
     const node = c.params["node"]!;
-    const p = validate(CREATE_SCHEMA, c.input);
+    const p = routeInput(c, CREATE_SCHEMA);
     const vmid = Number(p["vmid"]);
     const id = c.identity;
 
@@ -349,7 +349,7 @@ export class Lxc {
   private putConfig(c: RouteContext): unknown {
     const vmid = this.vmid(c);
     const node = c.params["node"]!;
-    const p = validate(UPDATE_SCHEMA, c.input);
+    const p = routeInput(c, UPDATE_SCHEMA);
     const id = c.identity;
     const deletes =
       p["delete"] !== undefined
@@ -486,17 +486,12 @@ export class Lxc {
 
   private stop(c: RouteContext): unknown {
     const ct = this.ct(c, "VM.PowerMgmt");
-    validate(
-      {
-        properties: {
-          node: { type: "string" },
-          vmid: { type: "integer" },
-          skiplock: { type: "boolean", optional: true },
-          "overrule-shutdown": { type: "boolean", optional: true },
-        },
+    routeInput(c, {
+      properties: {
+        skiplock: { type: "boolean", optional: true },
+        "overrule-shutdown": { type: "boolean", optional: true },
       },
-      { ...c.input, ...c.params },
-    );
+    });
     if (ct.status !== "running") throw fail(`CT ${ct.vmid} not running`);
     const core = this.core;
     return core.tasks.start(ct.node, "vzstop", String(ct.vmid), c.identity.authid, (t) =>
@@ -510,17 +505,12 @@ export class Lxc {
 
   private shutdown(c: RouteContext): unknown {
     const ct = this.ct(c, "VM.PowerMgmt");
-    const p = validate(
-      {
-        properties: {
-          node: { type: "string" },
-          vmid: { type: "integer" },
-          timeout: { type: "integer", minimum: 0, default: 60 },
-          forceStop: { type: "boolean", default: 0 },
-        },
+    const p = routeInput(c, {
+      properties: {
+        timeout: { type: "integer", minimum: 0, default: 60 },
+        forceStop: { type: "boolean", default: 0 },
       },
-      { ...c.input, ...c.params },
-    );
+    });
     if (ct.status !== "running") throw fail(`CT ${ct.vmid} not running`);
     const core = this.core;
     const timeout = Number(p["timeout"]);
@@ -565,18 +555,13 @@ export class Lxc {
 
   private destroy(c: RouteContext): unknown {
     const ct = this.ct(c, "VM.Allocate");
-    const p = validate(
-      {
-        properties: {
-          node: { type: "string" },
-          vmid: { type: "integer" },
-          force: { type: "boolean", default: 0 },
-          purge: { type: "boolean", default: 0 },
-          "destroy-unreferenced-disks": { type: "boolean", optional: true },
-        },
+    const p = routeInput(c, {
+      properties: {
+        force: { type: "boolean", default: 0 },
+        purge: { type: "boolean", default: 0 },
+        "destroy-unreferenced-disks": { type: "boolean", optional: true },
       },
-      { ...c.input, ...c.params },
-    );
+    });
     if (ct.conf["protection"] === 1) throw fail(`can't remove CT ${ct.vmid} - protection mode enabled`);
     const locked = lockError(ct);
     if (locked) throw locked;

@@ -1,5 +1,6 @@
 /** Routes of the API: a method and a path template such as `/nodes/{node}/lxc/{vmid}/config`. */
 import type { Identity } from "./auth.js";
+import { validate, type ParamValue, type Schema } from "./schema.js";
 
 export interface RouteContext {
   method: string;
@@ -91,4 +92,14 @@ export class Router {
     }
     return undefined;
   }
+}
+
+/**
+ * Checks a route's parameters against `schema`, path parameters included (declared as strings unless the
+ * schema says otherwise), as PVE's API schema covers both. Throws a 400 PveError naming each bad parameter.
+ */
+export function routeInput(c: RouteContext, schema: Schema): Record<string, ParamValue> {
+  const properties = { ...schema.properties };
+  for (const name of Object.keys(c.params)) properties[name] ??= { type: "string" };
+  return validate({ ...schema, properties }, { ...c.input, ...c.params });
 }

@@ -3,8 +3,7 @@ import { checkAnyPriv, checkPriv, hasPriv } from "./auth.js";
 import { matchImage, type StorageDef } from "./config.js";
 import { requireStorage, volumesOf, type SimCore } from "./core.js";
 import { fail, paramError } from "./errors.js";
-import type { RouteContext } from "./router.js";
-import { validate } from "./schema.js";
+import { routeInput, type RouteContext } from "./router.js";
 
 /**
  * `[host[:port]/]path:tag`: the tag is mandatory and digests (`@sha256:...`) are refused. The 400 text is
@@ -29,17 +28,13 @@ export function registerStorage(core: SimCore): void {
 
   r.get("/nodes/{node}/storage", (c: RouteContext) => {
     const node = c.params["node"]!;
-    const p = validate(
-      {
-        properties: {
-          node: { type: "string" },
-          content: { type: "string", optional: true },
-          storage: { type: "string", optional: true },
-          enabled: { type: "boolean", optional: true },
-        },
+    const p = routeInput(c, {
+      properties: {
+        content: { type: "string", optional: true },
+        storage: { type: "string", optional: true },
+        enabled: { type: "boolean", optional: true },
       },
-      { ...c.input, ...c.params },
-    );
+    });
     return core.config.storages
       .filter((s) => !s.nodes || s.nodes.includes(node))
       .filter((s) => p["content"] === undefined || s.content.includes(String(p["content"])))
@@ -69,21 +64,16 @@ export function registerStorage(core: SimCore): void {
 
   r.get("/nodes/{node}/storage/{storage}/content", (c: RouteContext) => {
     const node = c.params["node"]!;
-    const p = validate(
-      {
-        properties: {
-          node: { type: "string" },
-          storage: { type: "string" },
-          content: {
-            type: "string",
-            optional: true,
-            enum: ["vztmpl", "rootdir", "iso", "images", "backup", "snippets", "import"],
-          },
-          vmid: { type: "integer", optional: true },
+    const p = routeInput(c, {
+      properties: {
+        content: {
+          type: "string",
+          optional: true,
+          enum: ["vztmpl", "rootdir", "iso", "images", "backup", "snippets", "import"],
         },
+        vmid: { type: "integer", optional: true },
       },
-      { ...c.input, ...c.params },
-    );
+    });
     checkAnyPriv(c.identity, `/storage/${c.params["storage"]}`, [
       "Datastore.Audit",
       "Datastore.AllocateSpace",
@@ -105,17 +95,12 @@ export function registerStorage(core: SimCore): void {
   r.post("/nodes/{node}/storage/{storage}/oci-registry-pull", (c: RouteContext) => {
     const node = c.params["node"]!;
     const sid = c.params["storage"]!;
-    const p = validate(
-      {
-        properties: {
-          node: { type: "string" },
-          storage: { type: "string" },
-          reference: { type: "string", pattern: OCI_REFERENCE_RE },
-          filename: { type: "string", optional: true, maxLength: 255 },
-        },
+    const p = routeInput(c, {
+      properties: {
+        reference: { type: "string", pattern: OCI_REFERENCE_RE },
+        filename: { type: "string", optional: true, maxLength: 255 },
       },
-      { ...c.input, ...c.params },
-    );
+    });
     checkPriv(c.identity, `/storage/${sid}`, ["Datastore.AllocateTemplate"]);
     checkPriv(c.identity, `/nodes/${node}`, ["Sys.AccessNetwork"]);
     const storage = requireStorage(core, node, sid);
