@@ -24,11 +24,11 @@ export interface WorkQueueOptions {
  */
 export class WorkQueue {
   private readonly queue = new Fifo<string>();
-  private readonly dirty = new Set<string>();
-  private readonly processing = new Set<string>();
+  /** Keys waiting to be processed, with the time they were added. */
+  private readonly dirty = new Map<string, number>();
+  /** Keys being processed, with the time processing started. */
+  private readonly processing = new Map<string, number>();
   private readonly delayed = new Map<string, { readyAt: number; handle: unknown }>();
-  private readonly enqueuedAt = new Map<string, number>();
-  private readonly startedAt = new Map<string, number>();
   private readonly waiters: Array<(key: string | undefined) => void> = [];
   private readonly idleWaiters: Array<() => void> = [];
   private shuttingDown = false;
@@ -57,8 +57,7 @@ export class WorkQueue {
   add(key: string): void {
     if (this.shuttingDown || this.dirty.has(key)) return;
     this.observer?.added();
-    this.dirty.add(key);
-    this.enqueuedAt.set(key, this.clock.now());
+    this.dirty.set(key, this.clock.now());
     if (this.processing.has(key)) return;
     this.enqueue(key);
   }
@@ -100,9 +99,8 @@ export class WorkQueue {
   }
 
   done(key: string): void {
+    const started = this.processing.get(key);
     this.processing.delete(key);
-    const started = this.startedAt.get(key);
-    this.startedAt.delete(key);
     if (started !== undefined) this.observer?.worked((this.clock.now() - started) / 1000);
     if (this.dirty.has(key)) this.enqueue(key);
     if (this.processing.size === 0) this.idleWaiters.splice(0).forEach((wake) => wake());
@@ -143,12 +141,10 @@ export class WorkQueue {
   }
 
   private start(key: string): void {
-    this.dirty.delete(key);
-    this.processing.add(key);
     const now = this.clock.now();
-    const enqueued = this.enqueuedAt.get(key);
-    this.enqueuedAt.delete(key);
+    const enqueued = this.dirty.get(key);
+    this.dirty.delete(key);
+    this.processing.set(key, now);
     if (enqueued !== undefined) this.observer?.queued((now - enqueued) / 1000);
-    this.startedAt.set(key, now);
   }
 }
