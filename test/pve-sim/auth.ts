@@ -138,6 +138,16 @@ export function checkPriv(id: Identity, path: string, privs: string[]): void {
   for (const p of privs) if (!hasPriv(id, path, p)) throw permError(`${path}, ${p}`);
 }
 
+/** A guest's privilege: on `/vms/{vmid}`, or on `/pool/{pool}` when the guest is a member of that pool. */
+export function hasVmPriv(id: Identity, vmid: number, pool: string | undefined, priv: string): boolean {
+  return hasPriv(id, `/vms/${vmid}`, priv) || (pool !== undefined && hasPriv(id, `/pool/${pool}`, priv));
+}
+
+/** Demands every privilege on a guest (see hasVmPriv); 403 naming `/vms/{vmid}` and the first one missing. */
+export function checkVmPriv(id: Identity, vmid: number, pool: string | undefined, privs: string[]): void {
+  for (const p of privs) if (!hasVmPriv(id, vmid, pool, p)) throw permError(`/vms/${vmid}, ${p}`);
+}
+
 /** Demands any one of `privs` on `path`; 403 naming them joined by `|`. */
 export function checkAnyPriv(id: Identity, path: string, privs: string[]): void {
   if (!privs.some((p) => hasPriv(id, path, p))) throw permError(`${path}, ${privs.join("|")}`);

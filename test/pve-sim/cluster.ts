@@ -1,5 +1,5 @@
 /** Cluster-wide calls (nextid, resources), nodes, version, node DNS, tasks and ticket login. */
-import { checkPriv, hasPriv } from "./auth.js";
+import { checkPriv, hasPriv, hasVmPriv } from "./auth.js";
 import { state, volumesOf, type SimCore } from "./core.js";
 import { PveError, paramError } from "./errors.js";
 import type { Lxc } from "./lxc.js";
@@ -50,7 +50,7 @@ export function registerCluster(core: SimCore, lxc: Lxc): void {
     const out: Record<string, unknown>[] = [];
     if (type === undefined || type === "vm")
       for (const ct of Object.values(state(core).containers))
-        if (hasPriv(c.identity, `/vms/${ct.vmid}`, "VM.Audit"))
+        if (hasVmPriv(c.identity, ct.vmid, ct.pool, "VM.Audit"))
           out.push({ id: `lxc/${ct.vmid}`, node: ct.node, ...lxc.summary(ct) });
     if (type === undefined || type === "node")
       for (const node of core.config.nodes)

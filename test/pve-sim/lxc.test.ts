@@ -451,6 +451,38 @@ describe("root-only options", () => {
       { authorization: t.authorization },
     );
     expect(nopool.reason).toBe(`Permission check failed (/vms/${id}, VM.Allocate)`);
+
+    // Privileges on the pool cover its members.
+    const member = sim.addToken({
+      id: "pool@pve!member",
+      privileges: {
+        "/pool/ldap": ["VM.Allocate", "VM.Audit", "VM.Config.Network"],
+        "/storage": ["Datastore.AllocateSpace"],
+      },
+    });
+    const params = {
+      vmid: id,
+      ostemplate: DEBIAN,
+      storage: "local-lvm",
+      pool: "ldap",
+      net0: "name=eth0,ip=dhcp",
+    };
+    expect(
+      (await call(sim, "POST", "/nodes/pve1/lxc", params, { authorization: member.authorization })).status,
+    ).toBe(200);
+    await sim.idle();
+    expect(
+      (await call(sim, "GET", `/nodes/pve1/lxc/${id}/config`, {}, { authorization: member.authorization }))
+        .status,
+    ).toBe(200);
+    const mem = await call(
+      sim,
+      "PUT",
+      `/nodes/pve1/lxc/${id}/config`,
+      { memory: 256 },
+      { authorization: member.authorization },
+    );
+    expect(mem.reason).toBe(`Permission check failed (/vms/${id}, VM.Config.Memory)`);
   });
 });
 

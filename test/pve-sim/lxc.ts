@@ -1,6 +1,6 @@
 /** LXC containers: create, config, power, interfaces, destroy; and running their processes. */
 import { createHash, randomBytes } from "node:crypto";
-import { checkAnyPriv, checkPriv, checkRoot, hasPriv, type Identity } from "./auth.js";
+import { checkAnyPriv, checkPriv, checkRoot, checkVmPriv, hasVmPriv, type Identity } from "./auth.js";
 import { matchImage } from "./config.js";
 import {
   containerOn,
@@ -90,8 +90,8 @@ function checkRootOnly(id: Identity, params: Record<string, ParamValue>, creatin
   }
 }
 
-function checkConfigPrivs(id: Identity, vmid: number, keys: string[]): void {
-  for (const k of keys) checkPriv(id, `/vms/${vmid}`, [privilegeForKey(k)]);
+function checkConfigPrivs(id: Identity, vmid: number, pool: string | undefined, keys: string[]): void {
+  for (const k of keys) checkVmPriv(id, vmid, pool, [privilegeForKey(k)]);
 }
 
 export class Lxc {
@@ -142,7 +142,8 @@ export class Lxc {
 
   private ct(c: RouteContext, priv: string): ContainerState {
     const vmid = this.vmid(c);
-    checkPriv(c.identity, `/vms/${vmid}`, [priv]);
+    const ct = findContainer(this.core, vmid);
+    checkVmPriv(c.identity, vmid, ct?.pool, [priv]);
     return containerOn(this.core, c.params["node"]!, vmid);
   }
 
@@ -183,7 +184,7 @@ export class Lxc {
   private list(c: RouteContext): unknown {
     const node = c.params["node"]!;
     return Object.values(this.core.store.data.containers)
-      .filter((ct) => ct.node === node && hasPriv(c.identity, `/vms/${ct.vmid}`, "VM.Audit"))
+      .filter((ct) => ct.node === node && hasVmPriv(c.identity, ct.vmid, ct.pool, "VM.Audit"))
       .map((ct) => this.summary(ct));
   }
 
@@ -229,6 +230,7 @@ export class Lxc {
     checkConfigPrivs(
       id,
       vmid,
+      pool,
       configKeys.filter((k) => c.input[k] !== undefined),
     );
     checkRootOnly(id, p, true);
@@ -267,6 +269,7 @@ export class Lxc {
       pendingDelete: [],
       status: "stopped",
       address: core.addresses.address(data.nextAddress++),
+      pool,
       image,
     };
     data.containers[String(vmid)] = ct;
@@ -360,7 +363,7 @@ export class Lxc {
     const keys = Object.keys(p).filter((k) => !["node", "vmid", "delete", "digest", "revert"].includes(k));
     for (const k of deletes)
       if (keys.includes(k)) throw paramError({ delete: `cannot set and delete '${k}' at the same time` });
-    checkConfigPrivs(id, vmid, [...keys, ...deletes]);
+    checkConfigPrivs(id, vmid, findContainer(this.core, vmid)?.pool, [...keys, ...deletes]);
     checkRootOnly(id, p, false);
     const ct = containerOn(this.core, node, vmid);
     if (p["digest"] !== undefined && p["digest"] !== configDigest(ct))

@@ -234,6 +234,9 @@ export class SimServer {
         return;
       }
       status = err.status;
+      // pveproxy delays every failed authentication by 3 s against password guessing (scaled by speed).
+      if (err.status === 401)
+        await new Promise((r) => setTimeout(r, core.tasks.scaled(core.config.authFailureDelayMs)));
       sendError(res, err);
     } finally {
       log();

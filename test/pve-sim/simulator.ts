@@ -159,9 +159,17 @@ export class PveSimulator {
     registerCluster(core, lxc);
 
     const admin = new Router();
-    const cert = makeCert(config.nodes[0] ?? "pve", config.host);
-    const server = new SimServer(core, admin, cert);
-    const port = await server.listen(config.host, config.port);
+    let cert: Cert;
+    let server: SimServer;
+    let port: number;
+    try {
+      cert = makeCert(config.nodes[0] ?? "pve", config.host);
+      server = new SimServer(core, admin, cert);
+      port = await server.listen(config.host, config.port);
+    } catch (e) {
+      addresses.release();
+      throw e;
+    }
     const sim = new PveSimulator(
       core,
       server,

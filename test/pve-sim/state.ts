@@ -15,6 +15,8 @@ export interface ContainerState {
   status: "running" | "stopped";
   /** The container's own loopback address (127.X.Y.Z), fixed at creation. */
   address: string;
+  /** Pool the container was created in (its ACLs apply to the container). */
+  pool?: string;
   /** Image reference when created from a pulled OCI volume. */
   image?: string;
   /** Unix seconds of the last start. */

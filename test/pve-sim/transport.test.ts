@@ -54,6 +54,18 @@ describe("authentication", () => {
     }
   });
 
+  it("delays a failed authentication by 3 s (scaled by speed)", async () => {
+    sim.setSpeed(0.1);
+    try {
+      const t0 = Date.now();
+      const r = await call(sim, "GET", "/version", {}, { authorization: `PVEAPIToken=${sim.tokenId}=wrong` });
+      expect(r.status).toBe(401);
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(290);
+    } finally {
+      sim.setSpeed(0);
+    }
+  });
+
   it("accepts a space instead of '=' after the PVEAPIToken prefix", async () => {
     const r = await call(
       sim,
