@@ -4,6 +4,7 @@ import { ConfigError, helpText, parseConfig, type OperatorConfig } from "./confi
 import { startProbeServer, type Probes, type ProbeServer } from "./observability/http.js";
 import { createLogger, type Logger } from "./observability/logger.js";
 import { OperatorMetrics } from "./observability/metrics.js";
+import { redactor } from "./observability/redact.js";
 import { Controller, type Reconciler } from "./runtime/controller.js";
 import { errorMessage } from "./runtime/errors.js";
 import { EventRecorder } from "./runtime/events.js";
@@ -99,6 +100,7 @@ export async function runOperator(options: RunOperatorOptions): Promise<Operator
     logger,
     metrics,
     workers: config.workers,
+    registerSecret: (value) => redactor.registerSecret(value),
   });
 
   let settle: (code: number) => void = () => undefined;
@@ -145,10 +147,11 @@ export async function runOperator(options: RunOperatorOptions): Promise<Operator
     stopping ??= (async () => {
       logger.info("shutting down", { graceMs: config.shutdownGraceMs });
       await controller.stop(config.shutdownGraceMs);
-      await events.flush();
-      await elector?.stop(releaseLease);
+      // A hung API call must not keep a terminating pod from exiting.
+      await bounded(events.flush(), 2_000);
+      await bounded(elector?.stop(releaseLease), 5_000);
       metrics.leaderStatus.set({ name: config.leaseName }, 0);
-      await cache.stop();
+      await bounded(cache.stop(), 2_000);
       await Promise.all(servers.all.map((s) => s.close()));
       logger.info("stopped", { exitCode });
       settle(exitCode);
@@ -200,6 +203,18 @@ async function startServers(config: OperatorConfig, probes: Probes, metrics: Ope
     ? undefined
     : await startProbeServer(config.metricsAddress, { registry: metrics.registry });
   return { probe, metrics: metricsServer, all: [probe, metricsServer].filter((s): s is ProbeServer => !!s) };
+}
+
+function bounded(work: Promise<void> | undefined, ms: number): Promise<void> {
+  if (!work) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    const done = (): void => {
+      clearTimeout(timer);
+      resolve();
+    };
+    work.then(done, done);
+  });
 }
 
 function waitFor(condition: () => boolean, intervalMs = 100): Promise<void> {

@@ -18,6 +18,8 @@ export interface ReconcileContext {
   status: StatusWriter;
   events: EventSink;
   resource: ResourceClient;
+  /** Keeps a value read from a Secret out of every log line from now on. */
+  registerSecret(value: string | undefined): void;
 }
 
 export type ReconcileResult = { requeueAfter?: number } | void;
@@ -46,6 +48,7 @@ export interface ControllerOptions {
   queue?: WorkQueue;
   /** A reconcile running longer than this makes /healthz fail. */
   stuckAfterMs?: number;
+  registerSecret?: (value: string | undefined) => void;
 }
 
 export class Controller {
@@ -138,6 +141,7 @@ export class Controller {
       status: this.options.status,
       events: this.options.events,
       resource: this.options.resource,
+      registerSecret: this.options.registerSecret ?? (() => undefined),
     };
     const startedAt = Date.now();
     this.running.set(key, startedAt);

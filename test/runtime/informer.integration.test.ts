@@ -1,7 +1,7 @@
 import { Writable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createLogger } from "../../src/observability/logger.js";
-import { Informer } from "../../src/runtime/informer.js";
+import { Informer, InformerSet } from "../../src/runtime/informer.js";
 import { objectKey, ResourceClient, type KubeObject } from "../../src/runtime/resource.js";
 import { startControlPlane, type ControlPlane } from "./helpers/controlplane.js";
 import {
@@ -136,5 +136,34 @@ describe("informer against a real API server", () => {
     const before = seen.filter((s) => s.kind === "resync").length;
     informer.resyncAll();
     expect(seen.filter((s) => s.kind === "resync").length - before).toBe(informer.keys().length);
+  });
+
+  it("watches several namespaces with a label selector as one cache", async () => {
+    const kc = loadKubeConfig(cp.kubeconfigPath);
+    for (const n of ["shard-1", "shard-2", "shard-3"]) await createNamespace(kc, n);
+    const set = new InformerSet(
+      ["shard-1", "shard-2"].map(
+        (namespace) =>
+          new Informer({
+            resource: new ResourceClient(kc, widgets),
+            namespace,
+            labelSelector: "fleet=a",
+            logger,
+          }),
+      ),
+    );
+    const api = widgetsApi(kc);
+    await api.create("shard-1", "in-1", {}, { fleet: "a" });
+    await api.create("shard-2", "other-fleet", {}, { fleet: "b" });
+    await api.create("shard-3", "other-namespace", {}, { fleet: "a" });
+    set.start();
+    try {
+      await eventually(() => set.hasSynced);
+      await api.create("shard-2", "in-2", {}, { fleet: "a" });
+      await eventually(() => set.get("shard-2/in-2"));
+      expect(set.keys().sort()).toEqual(["shard-1/in-1", "shard-2/in-2"]);
+    } finally {
+      await set.stop();
+    }
   });
 });

@@ -71,14 +71,19 @@ export function widgetsApi(kc: KubeConfig) {
   const api = kc.makeApiClient(CustomObjectsApi);
   const base = { group: widgets.group, version: widgets.version, plural: widgets.plural };
   return {
-    create: (namespace: string, name: string, spec: Record<string, unknown> = {}) =>
+    create: (
+      namespace: string,
+      name: string,
+      spec: Record<string, unknown> = {},
+      labels: Record<string, string> = {},
+    ) =>
       api.createNamespacedCustomObject({
         ...base,
         namespace,
         body: {
           apiVersion: `${widgets.group}/${widgets.version}`,
           kind: widgets.kind,
-          metadata: { name },
+          metadata: { name, labels },
           spec,
         },
       }) as Promise<{ metadata: { resourceVersion: string; generation: number } }>,
