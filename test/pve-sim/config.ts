@@ -103,6 +103,8 @@ export interface SimConfig {
   bootTimeoutMs: number;
   /** Delay before a 401 answer, in ms before `speed` is applied (default 3000, as pveproxy). */
   authFailureDelayMs: number;
+  /** Helper processes that start container processes in parallel (default 3). */
+  spawners: number;
   /** Start again on load the containers that the state file says are running (default true). */
   resumeRunning: boolean;
   /** Id of the full-privilege token the simulator creates (its secret is kept in the state file). */
@@ -147,6 +149,7 @@ export function resolveConfig(input: SimConfigInput = {}): SimConfig {
     bootTimeoutMs: input.bootTimeoutMs ?? 60_000,
     startSettleMs: input.startSettleMs ?? 500,
     resumeRunning: input.resumeRunning ?? true,
+    spawners: input.spawners ?? 3,
     authFailureDelayMs: input.authFailureDelayMs ?? 3000,
     adminTokenId: input.adminTokenId ?? "root@pam!pve-sim",
     rootPassword: input.rootPassword,

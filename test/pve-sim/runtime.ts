@@ -1,14 +1,17 @@
 /**
  * Containers as real processes: each container runs the command of its image's catalog entry with the
  * container's env, on its own loopback address (127.X.Y.Z; Linux routes all of 127/8 to lo). A container
- * is booted once something accepts connections on its address and port. Every process is started in its
- * own process group and killed with it.
+ * is booted once something accepts connections on its address and port. Processes are started by a small
+ * helper (spawner.mjs), each in its own process group, and killed with their group; the helper kills them
+ * all when the simulator's process goes away, however it ends.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
 
 export interface RunSpec {
   vmid: number;
@@ -30,7 +33,8 @@ export interface ExitInfo {
 
 interface Running {
   spec: RunSpec;
-  child?: ChildProcess;
+  /** Process group (= pid) of the container's process. */
+  pid?: number;
   server?: Server;
   sockets: Set<Socket>;
   requested: boolean;
@@ -42,24 +46,26 @@ interface Running {
 }
 
 const OUTPUT_LINES = 200;
+const SPAWNER = fileURLToPath(new URL("./spawner.mjs", import.meta.url));
 
 /**
- * Process groups of every container process alive in this Node process. If the host process goes away
- * without stopping its simulators (process.exit, an uncaught error, SIGTERM/SIGINT/SIGHUP with no handler
- * of its own), they are killed synchronously so no container outlives it. SIGKILL cannot be caught: the
- * fixture listener also exits when its parent disappears.
+ * Process groups of every container process alive in this Node process: killed synchronously if the host
+ * process exits without stopping its simulators (process.exit, an uncaught error, SIGTERM/SIGINT/SIGHUP
+ * with no handler of its own). After a SIGKILL, the spawner does it when its stdin closes.
  */
 const liveGroups = new Set<number>();
 let hooksInstalled = false;
 
-function killLiveGroups(): void {
-  for (const pid of liveGroups) {
-    try {
-      process.kill(-pid, "SIGKILL");
-    } catch {
-      /* already gone */
-    }
+function killGroup(pid: number, sig: NodeJS.Signals = "SIGKILL"): void {
+  try {
+    process.kill(-pid, sig);
+  } catch {
+    /* already gone */
   }
+}
+
+function killLiveGroups(): void {
+  for (const pid of liveGroups) killGroup(pid);
   liveGroups.clear();
 }
 
@@ -80,11 +86,84 @@ function installExitHooks(): void {
   }
 }
 
+interface SpawnHandlers {
+  spawned: (pid: number) => void;
+  error: (message: string) => void;
+  out: (line: string) => void;
+  exit: (code: number | null, signal: NodeJS.Signals | null) => void;
+}
+
+/** The simulator's side of spawner.mjs: spawn requests out, spawned/out/exit events in. */
+class Spawner {
+  private readonly child: ChildProcess;
+  private readonly handlers = new Map<number, SpawnHandlers>();
+  private seq = 0;
+  private readonly ended: Promise<void>;
+
+  constructor() {
+    this.child = spawn(process.execPath, [SPAWNER], { stdio: ["pipe", "pipe", "inherit"] });
+    this.child.stdin!.on("error", () => undefined);
+    createInterface({ input: this.child.stdout! }).on("line", (line) => this.dispatch(line));
+    this.ended = new Promise((resolve) =>
+      this.child.once("exit", () => {
+        // Whatever it had started is gone with it (or is killed now).
+        for (const [id, h] of this.handlers) {
+          this.handlers.delete(id);
+          h.exit(null, "SIGKILL");
+        }
+        resolve();
+      }),
+    );
+  }
+
+  private dispatch(line: string): void {
+    const msg = JSON.parse(line) as {
+      ev: string;
+      id: number;
+      pid?: number;
+      message?: string;
+      line?: string;
+      code?: number | null;
+      signal?: NodeJS.Signals | null;
+    };
+    const h = this.handlers.get(msg.id);
+    if (!h) return;
+    if (msg.ev === "spawned") h.spawned(msg.pid!);
+    else if (msg.ev === "out") h.out(msg.line ?? "");
+    else if (msg.ev === "error") {
+      this.handlers.delete(msg.id);
+      h.error(msg.message ?? "spawn failed");
+    } else if (msg.ev === "exit") {
+      this.handlers.delete(msg.id);
+      h.exit(msg.code ?? null, msg.signal ?? null);
+    }
+  }
+
+  spawn(spec: RunSpec, handlers: SpawnHandlers): void {
+    const id = ++this.seq;
+    this.handlers.set(id, handlers);
+    this.child.stdin!.write(
+      JSON.stringify({ op: "spawn", id, argv: spec.command, env: spec.env, cwd: spec.cwd }) + "\n",
+    );
+  }
+
+  /** Ends the helper (it kills whatever still runs) and waits for it. */
+  async close(): Promise<void> {
+    this.child.stdin!.end();
+    await this.ended;
+  }
+}
+
 export class ContainerRuntime {
   private readonly procs = new Map<number, Running>();
   private closed = false;
+  /** Spawners, started on first use; spawns go round-robin so forks proceed in parallel. */
+  private readonly spawners: Spawner[] = [];
+  private nextSpawner = 0;
 
-  constructor(private readonly opts: { bootTimeoutMs: number; onBooted: (vmid: number) => void }) {}
+  constructor(
+    private readonly opts: { bootTimeoutMs: number; spawners: number; onBooted: (vmid: number) => void },
+  ) {}
 
   /** Starts the container's process; resolves once spawned (or rejects when it cannot be). */
   async start(spec: RunSpec, onExit: (e: ExitInfo) => void): Promise<void> {
@@ -126,41 +205,35 @@ export class ContainerRuntime {
     }
     this.procs.set(spec.vmid, r);
     if (spec.command.length === 0) return; // no process: running until stopped
-    const child = spawn(spec.command[0]!, spec.command.slice(1), {
-      env: spec.env,
-      cwd: spec.cwd,
-      stdio: ["ignore", "pipe", "pipe"],
-      detached: true, // own process group, killed as a whole
-    });
-    r.child = child;
     installExitHooks();
-    if (child.pid !== undefined) liveGroups.add(child.pid);
-    const keep = (chunk: Buffer) => {
-      for (const line of chunk.toString("utf8").split("\n")) if (line) r.output.push(line);
-      if (r.output.length > OUTPUT_LINES) r.output.splice(0, r.output.length - OUTPUT_LINES);
-    };
-    child.stdout?.on("data", keep);
-    child.stderr?.on("data", keep);
-    child.on("exit", (code, signal) => {
-      // The group may still hold grandchildren: kill it as a whole.
-      if (child.pid !== undefined) {
-        try {
-          process.kill(-child.pid, "SIGKILL");
-        } catch {
-          /* gone */
-        }
-        liveGroups.delete(child.pid);
-      }
-      finish(code, signal);
-    });
-    await new Promise<void>((res, rej) => {
-      child.once("spawn", () => res());
-      child.once("error", (e) => {
-        finish(127, null);
-        rej(e);
+    const spawner = this.spawner();
+    await new Promise<void>((resolve, reject) => {
+      spawner.spawn(spec, {
+        spawned: (pid) => {
+          r.pid = pid;
+          liveGroups.add(pid);
+          resolve();
+          this.watchBoot(r);
+        },
+        error: (message) => {
+          finish(127, null);
+          reject(new Error(message));
+        },
+        out: (line) => {
+          r.output.push(line);
+          if (r.output.length > OUTPUT_LINES) r.output.shift();
+        },
+        exit: (code, signal) => {
+          if (r.pid !== undefined) liveGroups.delete(r.pid);
+          finish(code, signal);
+        },
       });
     });
-    this.watchBoot(r);
+  }
+
+  private spawner(): Spawner {
+    const i = this.nextSpawner++ % Math.max(1, this.opts.spawners);
+    return (this.spawners[i] ??= new Spawner());
   }
 
   private booted(r: Running): void {
@@ -194,7 +267,7 @@ export class ContainerRuntime {
    */
   async settle(vmid: number, ms: number): Promise<void> {
     const r = this.procs.get(vmid);
-    if (!r || r.booted || !r.child) return;
+    if (!r || r.booted || r.pid === undefined) return;
     const end = Date.now() + ms;
     while (this.procs.get(vmid) === r && !r.booted && Date.now() < end)
       await new Promise((res) => setTimeout(res, 5));
@@ -209,35 +282,35 @@ export class ContainerRuntime {
   }
 
   pid(vmid: number): number | undefined {
-    return this.procs.get(vmid)?.child?.pid;
+    return this.procs.get(vmid)?.pid;
   }
 
   output(vmid: number): string[] {
     return [...(this.procs.get(vmid)?.output ?? [])];
   }
 
-  private signal(r: Running, sig: NodeJS.Signals): void {
+  /**
+   * Sends `sig` to the container's process group (or closes a builtin listener). A container without a
+   * process ends at once; returns false then, true when an exit is still to come.
+   */
+  private signal(r: Running, sig: NodeJS.Signals): boolean {
     if (r.server) {
       if (sig === "SIGKILL") for (const s of r.sockets) s.destroy();
       r.server.close();
       if (sig === "SIGKILL" || r.sockets.size === 0) r.server.emit("close");
-      return;
+      return true;
     }
-    const pid = r.child?.pid;
-    if (pid === undefined) {
-      // A container without a process ends at once.
-      this.procs.delete(r.spec.vmid);
-      return;
+    if (r.pid !== undefined) {
+      killGroup(r.pid, sig);
+      return true;
     }
-    try {
-      process.kill(-pid, sig);
-    } catch {
-      try {
-        r.child?.kill(sig);
-      } catch {
-        /* gone already */
-      }
-    }
+    this.procs.delete(r.spec.vmid);
+    r.onExit({
+      code: sig === "SIGKILL" ? null : 0,
+      signal: sig === "SIGKILL" ? sig : null,
+      requested: r.requested,
+    });
+    return false;
   }
 
   /** SIGTERM, then SIGKILL after `graceMs`; resolves when the process is gone. Returns whether it needed SIGKILL. */
@@ -245,12 +318,7 @@ export class ContainerRuntime {
     const r = this.procs.get(vmid);
     if (!r) return false;
     r.requested = true;
-    if (!r.child && !r.server) {
-      this.procs.delete(vmid);
-      r.onExit({ code: 0, signal: null, requested: true });
-      return false;
-    }
-    this.signal(r, "SIGTERM");
+    if (!this.signal(r, "SIGTERM")) return false;
     let killed = false;
     const timer = setTimeout(() => {
       killed = true;
@@ -265,12 +333,8 @@ export class ContainerRuntime {
   async shutdown(vmid: number, timeoutMs: number): Promise<boolean> {
     const r = this.procs.get(vmid);
     if (!r) return true;
-    if (!r.child && !r.server) {
-      await this.stop(vmid, 0);
-      return true;
-    }
     r.requested = true;
-    this.signal(r, "SIGTERM");
+    if (!this.signal(r, "SIGTERM")) return true;
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<boolean>((res) => (timer = setTimeout(() => res(false), timeoutMs)));
     const ok = await Promise.race([r.exited.then(() => true), timedOut]);
@@ -283,28 +347,18 @@ export class ContainerRuntime {
   kill(vmid: number): boolean {
     const r = this.procs.get(vmid);
     if (!r) return false;
-    if (!r.child && !r.server) {
-      this.procs.delete(vmid);
-      r.onExit({ code: null, signal: "SIGKILL", requested: false });
-      return true;
-    }
     this.signal(r, "SIGKILL");
     return true;
   }
 
-  /** Kills every process (SIGKILL to each group) and waits for them. */
+  /** Kills every process (SIGKILL to each group), waits for them, and ends the spawners. */
   async killAll(): Promise<void> {
     this.closed = true;
     const all = [...this.procs.values()];
-    for (const r of all) {
-      r.requested = true;
-      if (!r.child && !r.server) {
-        this.procs.delete(r.spec.vmid);
-        continue;
-      }
-      this.signal(r, "SIGKILL");
-    }
-    await Promise.all(all.filter((r) => r.child || r.server).map((r) => r.exited));
+    for (const r of all) r.requested = true;
+    // Wait for the spawner to reap them before ending it, so none is left behind as a zombie.
+    await Promise.all(all.filter((r) => this.signal(r, "SIGKILL")).map((r) => r.exited));
+    await Promise.all(this.spawners.map((s) => s.close()));
   }
 }
 

@@ -124,6 +124,7 @@ export class PveSimulator {
       faults,
       runtime: new ContainerRuntime({
         bootTimeoutMs: config.bootTimeoutMs,
+        spawners: config.spawners,
         onBooted: (vmid) => {
           const ct = data.containers[String(vmid)];
           if (ct) {
