@@ -354,12 +354,14 @@ export class Lxc {
     const node = c.params["node"]!;
     const p = routeInput(c, UPDATE_SCHEMA);
     const id = c.identity;
-    const deletes =
-      p["delete"] !== undefined
-        ? String(p["delete"])
+    const list = (v: ParamValue | undefined) =>
+      v === undefined
+        ? []
+        : String(v)
             .split(/[,;\s]+/)
-            .filter((k) => k !== "")
-        : [];
+            .filter((k) => k !== "");
+    const deletes = list(p["delete"]);
+    const reverts = list(p["revert"]);
     const keys = Object.keys(p).filter((k) => !["node", "vmid", "delete", "digest", "revert"].includes(k));
     for (const k of deletes)
       if (keys.includes(k)) throw paramError({ delete: `cannot set and delete '${k}' at the same time` });
@@ -393,6 +395,11 @@ export class Lxc {
         delete ct.conf[k];
         delete ct.pending[k];
       }
+    }
+    // `revert` drops pending changes of those keys.
+    for (const k of reverts) {
+      delete ct.pending[k];
+      ct.pendingDelete = ct.pendingDelete.filter((x) => x !== k);
     }
     this.changed();
     return null;

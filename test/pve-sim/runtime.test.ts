@@ -104,6 +104,12 @@ describe("containers are processes", () => {
       pending: newEnv,
     });
     expect(((await probe(addr))["env"] as Record<string, string>)["MODE"]).toBe("old");
+    // revert drops a pending change; set it again
+    await ok(sim, "PUT", `/nodes/pve1/lxc/${id}/config`, { revert: "env" });
+    expect(((await ok(sim, "GET", `/nodes/pve1/lxc/${id}/config`)) as Record<string, string>)["env"]).toBe(
+      conf["env"],
+    );
+    await ok(sim, "PUT", `/nodes/pve1/lxc/${id}/config`, { env: newEnv });
 
     await runTask(sim, "POST", `/nodes/pve1/lxc/${id}/status/stop`);
     await runTask(sim, "POST", `/nodes/pve1/lxc/${id}/status/start`);
