@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { PveSimulator } from "./simulator.js";
-import { call, createCt, runTask, TEST_CATALOG, type Params } from "./helpers.js";
+import { call, createCt, DEBIAN, runTask, TEST_CATALOG, TEST_STORAGES, type Params } from "./helpers.js";
 
-const DEBIAN = "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst";
 let sim: PveSimulator;
 let vmid = 600;
 
@@ -11,16 +10,7 @@ beforeAll(async () => {
     nodes: ["pve1", "pve2"],
     speed: 0.01,
     catalog: TEST_CATALOG,
-    storages: [
-      {
-        id: "local",
-        type: "dir",
-        content: ["vztmpl"],
-        shared: true,
-        volumes: ["vztmpl/debian-12-standard_12.7-1_amd64.tar.zst"],
-      },
-      { id: "local-lvm", type: "lvmthin", content: ["rootdir"] },
-    ],
+    storages: [{ ...TEST_STORAGES[0]!, shared: true }, TEST_STORAGES[1]!],
   });
 });
 afterAll(() => sim?.stop());

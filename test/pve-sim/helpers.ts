@@ -1,11 +1,20 @@
 /** Test helpers: an HTTPS client for the simulator (certificate pinned per request) and a test image catalog. */
 import { Agent, request } from "node:https";
 import { fileURLToPath } from "node:url";
-import type { CatalogEntry } from "./config.js";
+import { DEFAULT_STORAGES, type CatalogEntry, type StorageDef } from "./config.js";
 import type { PveSimulator } from "./simulator.js";
 
 export const LISTENER = fileURLToPath(new URL("./fixtures/listener.mjs", import.meta.url));
 export const IMAGE = "ghcr.io/mieweb/ldap-gateway";
+
+/** A classic (non-OCI) template: containers made from it run no process. */
+export const DEBIAN = "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst";
+
+/** The storages of a default install, with the Debian template present in `local`. */
+export const TEST_STORAGES: StorageDef[] = [
+  { ...DEFAULT_STORAGES[0]!, volumes: ["vztmpl/debian-12-standard_12.7-1_amd64.tar.zst"] },
+  DEFAULT_STORAGES[1]!,
+];
 
 /** The gateway image as the tests see it: its Env and Entrypoint, run by the fixture listener. */
 export const TEST_CATALOG: CatalogEntry[] = [

@@ -1,9 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { DEFAULT_STORAGES } from "./config.js";
 import { PveSimulator } from "./simulator.js";
-import { call, createCt, ok, runTask, TEST_CATALOG } from "./helpers.js";
+import { call, createCt, DEBIAN, ok, runTask, TEST_CATALOG, TEST_STORAGES } from "./helpers.js";
 
-const DEBIAN = "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst";
 let sim: PveSimulator;
 let vmid = 200;
 const next = () => ++vmid;
@@ -13,10 +11,7 @@ beforeAll(async () => {
     nodes: ["pve1", "pve2"],
     speed: 0.01,
     catalog: TEST_CATALOG,
-    storages: [
-      { ...DEFAULT_STORAGES[0]!, volumes: ["vztmpl/debian-12-standard_12.7-1_amd64.tar.zst"] },
-      DEFAULT_STORAGES[1]!,
-    ],
+    storages: TEST_STORAGES,
     pools: ["ldap"],
   });
 });

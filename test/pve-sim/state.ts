@@ -1,6 +1,7 @@
 /** The simulated cluster's state and its persistence as one JSON file (written debounced, atomically). */
 import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { writeFile, rename } from "node:fs/promises";
+import type { Upid } from "./upid.js";
 
 export type ConfValue = string | number;
 
@@ -37,15 +38,8 @@ export interface VolumeState {
   reference?: string;
 }
 
-export interface TaskState {
+export interface TaskState extends Upid {
   upid: string;
-  node: string;
-  pid: number;
-  pstart: number;
-  starttime: number;
-  type: string;
-  id: string;
-  user: string;
   status: "running" | "stopped";
   exitstatus?: string;
   endtime?: number;

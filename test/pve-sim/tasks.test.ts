@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { PveSimulator } from "./simulator.js";
-import { call, createCt, ok, TEST_CATALOG } from "./helpers.js";
+import { call, createCt, DEBIAN, ok, TEST_CATALOG, TEST_STORAGES } from "./helpers.js";
 import { formatUpid, parseUpid } from "./upid.js";
 
-const DEBIAN = "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst";
 let sim: PveSimulator;
 let vmid = 300;
 
@@ -12,15 +11,7 @@ beforeAll(async () => {
     nodes: ["pve1", "pve2"],
     speed: 0.01,
     catalog: TEST_CATALOG,
-    storages: [
-      {
-        id: "local",
-        type: "dir",
-        content: ["vztmpl", "iso"],
-        volumes: ["vztmpl/debian-12-standard_12.7-1_amd64.tar.zst"],
-      },
-      { id: "local-lvm", type: "lvmthin", content: ["rootdir"] },
-    ],
+    storages: TEST_STORAGES,
   });
 });
 afterAll(() => sim?.stop());
