@@ -1,3 +1,9 @@
+/**
+ * Operator entry point and wiring. `runOperator({ reconcile, config })` runs
+ * the generic runtime (informers, workqueue, leader election, probes,
+ * metrics) around one reconcile function. Until the LdapPair reconciler
+ * exists, `main` passes `observeOnly`; the reconciler replaces it there.
+ */
 import { KubeConfig } from "@kubernetes/client-node";
 import { pathToFileURL } from "node:url";
 import { ConfigError, helpText, parseConfig, type OperatorConfig } from "./config.js";

@@ -147,6 +147,7 @@ export class LeaderElector {
       const written = lease ? await this.replace(lease, record) : await this.create(record);
       this.lease = written;
       this.observation = { record: toRecord(written), observedAt: now };
+      this.lastHolder = this.options.identity;
       return true;
     } catch (err) {
       if (isConflict(err)) return false;
