@@ -65,7 +65,8 @@ function sizeToBytes(size: string | undefined): number {
   return Math.round(Number(m[1]) * unit);
 }
 
-function parseEnv(env: ConfValue | undefined): [string, string][] {
+/** `env` as [NAME, value] pairs. */
+export function parseEnv(env: ConfValue | undefined): [string, string][] {
   if (typeof env !== "string" || env === "") return [];
   return env
     .split("\0")

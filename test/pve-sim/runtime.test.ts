@@ -57,6 +57,7 @@ describe("containers are processes", () => {
     const id = await running(["SQL_URI=postgres://u:p@db/x", "LDAP_BASE_DN=dc=example,dc=com"]);
     const ct = sim.container(id)!;
     expect(ct.address).toMatch(/^127\.\d+\.\d+\.\d+$/);
+    expect(sim.containerEnv(id)).toMatchObject({ SQL_URI: "postgres://u:p@db/x", NODE_VERSION: "24.1.0" });
     const me = await probe(ct.address);
     expect(me["address"]).toBe(ct.address);
     expect(me["argv"]).toEqual([`ct${id}`]);

@@ -19,7 +19,7 @@ import {
   type LatencyFault,
   type UnreachableFault,
 } from "./faults.js";
-import { Lxc } from "./lxc.js";
+import { Lxc, parseEnv } from "./lxc.js";
 import { RequestLog } from "./requestlog.js";
 import { Router } from "./router.js";
 import { AddressBlock, ContainerRuntime } from "./runtime.js";
@@ -109,11 +109,8 @@ export class PveSimulator {
     const store = new StateStore(opts.stateFile);
     const data = store.data;
     const faults = new Faults();
-    const addresses = AddressBlock.lease(
-      config.addressBlock,
-      data.secrets["addressBlock"] ? Number(data.secrets["addressBlock"]) : undefined,
-    );
-    data.secrets["addressBlock"] = String(addresses.octet);
+    const addresses = AddressBlock.lease(config.addressBlock, data.addressBlock);
+    data.addressBlock = addresses.octet;
     for (const ct of Object.values(data.containers))
       ct.address = ct.address.replace(/^127\.\d+\./, `127.${addresses.octet}.`);
     const core: SimCore = {
@@ -208,12 +205,7 @@ export class PveSimulator {
 
   /** Env of a container as `NAME -> value` (pending changes not applied). */
   containerEnv(vmid: number): Record<string, string> {
-    const env = this.container(vmid)?.conf["env"];
-    const out: Record<string, string> = {};
-    if (typeof env === "string")
-      for (const e of env.split("\0"))
-        if (e.includes("=")) out[e.slice(0, e.indexOf("="))] = e.slice(e.indexOf("=") + 1);
-    return out;
+    return Object.fromEntries(parseEnv(this.container(vmid)?.conf["env"]));
   }
 
   /** Last lines the container's process wrote (stdout and stderr). */

@@ -60,6 +60,8 @@ export interface SimState {
   volumes: Record<string, VolumeState[]>;
   tasks: TaskState[];
   dns: Record<string, DnsState>;
+  /** Second octet of the 127.X.0.0/16 block the container addresses were taken from. */
+  addressBlock?: number;
   /** Next container address index in the address block. */
   nextAddress: number;
   /** Next task pid. */
