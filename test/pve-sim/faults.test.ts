@@ -157,6 +157,7 @@ describe("admin API", () => {
     expect(log.map((e) => e.path)).toContain("/nodes/pve1/dns");
     const state = (await admin("GET", "/state")).body.data;
     expect(state.version).toBe(1);
+    expect(JSON.stringify(state)).not.toContain(sim.tokenSecret);
     const kill = await admin("POST", "/containers/12345/kill");
     expect(kill.body.data).toEqual({ killed: false });
     expect((await admin("GET", "/nope")).status).toBe(404);

@@ -297,7 +297,8 @@ export class PveSimulator {
         "POST /sim/speed {speed}",
       ],
     }));
-    admin.get("/state", () => this.state);
+    // The simulator's own credentials stay out of it; container configs are shown as they are.
+    admin.get("/state", () => ({ ...this.state, secrets: Object.keys(this.state.secrets) }));
     admin.get("/requests", () => this.requestLog.entries);
     admin.delete("/requests", () => this.requestLog.clear());
     admin.get("/faults", () => faults.list());
