@@ -10,6 +10,7 @@ const ns = "leader-test";
 const leaseName = "runtime-test-leader";
 const leaseDurationMs = 6_000;
 const retryPeriodMs = 500;
+const renewDeadlineMs = 4_000;
 
 interface LogLine {
   level: string;
@@ -40,7 +41,7 @@ class OperatorProcess {
         `--lease-namespace=${ns}`,
         `--lease-name=${leaseName}`,
         `--lease-duration=${leaseDurationMs}ms`,
-        "--renew-deadline=4s",
+        `--renew-deadline=${renewDeadlineMs}ms`,
         `--retry-period=${retryPeriodMs}ms`,
         "--metrics-bind-address=127.0.0.1:0",
         "--health-probe-bind-address=127.0.0.1:0",
@@ -134,8 +135,9 @@ describe("leader election between real processes", () => {
     console.log(
       `takeover after SIGKILL: ${takeoverMs} ms (lease ${leaseDurationMs} ms, retry ${retryPeriodMs} ms)`,
     );
-    // Expiry is counted from the last renewal the standby saw, at most one retry period before the kill.
-    expect(takeoverMs).toBeLessThanOrEqual(leaseDurationMs + 1.2 * retryPeriodMs + 1_000);
+    // Expiry runs from when the standby saw the last renewal (up to one jittered retry period
+    // after it), and is noticed at the next poll (another one): client-go's rule, not a remote clock.
+    expect(takeoverMs).toBeLessThanOrEqual(leaseDurationMs + 2 * 1.2 * retryPeriodMs + 1_000);
     expect(await holder()).toBe(standby.identity);
     expect(standby.lines.some((l) => l.msg === "reconciled" && l.key === `${ns}/w1`)).toBe(true);
     [leader, standby] = [standby, start("op-c")];
@@ -155,5 +157,29 @@ describe("leader election between real processes", () => {
     // Well before the lease would have expired: the standby saw an empty holder.
     expect(takeoverMs).toBeLessThan(leaseDurationMs / 2);
     expect(await holder()).toBe(standby.identity);
+  });
+
+  it("a leader that cannot renew past the deadline stops working and exits non-zero", async () => {
+    // The SIGTERM test left the last started process leading, alone.
+    const current = standby;
+    expect(current.logged("became leader")).toBe(true);
+    const exitedAt = current.exited.then(() => Date.now());
+    const stopping = Date.now();
+    await cp.stopApiServer();
+    const stopped = Date.now();
+    try {
+      expect(await current.exited).toBe(1);
+      expect(current.logged("leadership lost")).toBe(true);
+      const lostAt = await exitedAt;
+      console.log(
+        `API server stop took ${stopped - stopping} ms; leader exited ${lostAt - stopping} ms after the stop began ` +
+          `(renew deadline ${renewDeadlineMs} ms, lease ${leaseDurationMs} ms)`,
+      );
+      // Renewals fail from some point during the stop at the latest; the leader quits within the
+      // renew deadline (plus one retry) of that, and so before any standby could take over.
+      expect(lostAt - stopped).toBeLessThan(renewDeadlineMs + 1.2 * retryPeriodMs + 1_000);
+    } finally {
+      await cp.startApiServer();
+    }
   });
 });
