@@ -56,7 +56,9 @@ export interface Operator {
 
 export function loadKubeConfig(path: string | undefined): KubeConfig {
   const kc = new KubeConfig();
-  if (path) kc.loadFromFile(path);
+  // KUBECONFIG may list several files, which only the client's default loader merges.
+  if (path && path === process.env.KUBECONFIG) kc.loadFromDefault();
+  else if (path) kc.loadFromFile(path);
   else if (process.env.KUBERNETES_SERVICE_HOST) kc.loadFromCluster();
   else kc.loadFromDefault();
   return kc;

@@ -33,7 +33,7 @@ function jsonLines(redactor: Redactor) {
       ...errorFields,
       ...fields,
     }) as Record<string, unknown>;
-    const line = redactor.redactText(JSON.stringify(record, jsonSafe));
+    const line = redactor.redactJsonLine(JSON.stringify(record, jsonSafe));
     (info as Record<string | symbol, unknown>)[MESSAGE] = line;
     return info;
   })();

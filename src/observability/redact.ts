@@ -10,9 +10,16 @@ export const REDACTED = "[REDACTED]";
 const sensitiveKey =
   /(pass(word|wd|phrase)?|secret|token|authorization|api[-_]?key|private[-_]?key|credentials?|sql[-_]?uri|cookie)$/i;
 
+/**
+ * scheme://user:PASSWORD@host: keep the user, drop the password. The password
+ * runs to the last "@" of the word, since an unescaped one may contain "@" or
+ * "/"; over-redacting a URL is acceptable, leaking half a password is not.
+ */
+const uriPassword = /([a-z][a-z0-9+.-]*:\/\/[^\s:/@]*:)\S*@/gi;
+/** The same inside a JSON line, where a run must not cross a string's closing quote. */
+const uriPasswordInJson = /([a-z][a-z0-9+.-]*:\/\/[^\s:/@"]*:)(?:[^\s"\\]|\\.)*@/gi;
+
 const textPatterns: Array<[RegExp, string]> = [
-  // scheme://user:PASSWORD@host: keep the user, drop the password.
-  [/([a-z][a-z0-9+.-]*:\/\/[^\s:/@]*:)[^\s@/]+@/gi, `$1${REDACTED}@`],
   [/\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+/g, `$1 ${REDACTED}`],
   // Proxmox API token header: PVEAPIToken=user@realm!tokenid=SECRET
   [/(PVEAPIToken=[^\s=]+=)[^\s"',;]+/g, `$1${REDACTED}`],
@@ -43,8 +50,18 @@ export class Redactor {
   }
 
   redactText(text: string): string {
+    return this.redactWith(text, uriPassword);
+  }
+
+  /** For serialized JSON: the last net over a finished log line, which must stay valid JSON. */
+  redactJsonLine(line: string): string {
+    return this.redactWith(line, uriPasswordInJson);
+  }
+
+  private redactWith(text: string, uri: RegExp): string {
     let out = text;
     for (const secret of this.secrets) out = out.split(secret).join(REDACTED);
+    out = out.replace(uri, `$1${REDACTED}@`);
     for (const [pattern, replacement] of textPatterns) out = out.replace(pattern, replacement);
     return out;
   }

@@ -34,6 +34,9 @@ describe("Redactor", () => {
       "connect postgres://u:[REDACTED]@h/db failed",
     ],
     ["mysql URI", "mysql://root:hunter22@10.0.0.5:3306/x", "mysql://root:[REDACTED]@10.0.0.5:3306/x"],
+    ["password with @ and /", "postgres://u:p@ss/w0rd@h:5432/db", "postgres://u:[REDACTED]@h:5432/db"],
+    ["password with a quote", 'postgres://u:ab"cd@h/db', "postgres://u:[REDACTED]@h/db"],
+    ["user without password untouched", "ldap://cn=admin@h", "ldap://cn=admin@h"],
     [
       "URI without password untouched",
       "https://pve.example.com:8006/api2/json",
@@ -128,13 +131,15 @@ describe("logger", () => {
     logger.info("escaped", { v: 'quo"te\\slash' });
     logger.info("uri", { uri: "postgres://u:PASS@h/db", dsn: "postgres://u:PASS@h/db" });
     logger.info("buffer", { data: Buffer.from(tokenSecret) });
+    logger.info('odd uri postgres://u:p@s"s/x@h/db and more', { next: "a@b" });
     await flush();
-    expect(lines).toHaveLength(8);
+    expect(lines).toHaveLength(9);
     for (const line of lines) {
       expect(line).not.toContain(tokenSecret);
       expect(line).not.toContain(dbPassword);
       expect(line).not.toContain(encodeURIComponent(dbPassword));
       expect(line).not.toContain("PASS");
+      expect(line).not.toMatch(/p@s|s\/x/);
       expect(line).not.toContain('quo\\"te');
       expect(() => JSON.parse(line)).not.toThrow();
     }
