@@ -170,6 +170,8 @@ export class Informer {
   }
 
   private watchOnce(): Promise<WatchEnd> {
+    // Stopped while listing: the abort event has fired already and would never reach this watch.
+    if (this.abort.signal.aborted) return Promise.resolve("stopped");
     return new Promise<WatchEnd>((resolve, reject) => {
       let settled = false;
       let request: AbortController | undefined;
