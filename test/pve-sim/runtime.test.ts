@@ -1,8 +1,9 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { PveSimulator, type ContainerEvent, type PveSimulatorOptions } from "./simulator.js";
+import { AddressBlock } from "./runtime.js";
 import { call, createCt, ok, probe, pullImage, runTask, TEST_CATALOG } from "./helpers.js";
 
 let sim: PveSimulator;
@@ -214,6 +215,29 @@ describe("containers are processes", () => {
     expect(line).toBe(`CT ${id} ct${id}\n`);
     await runTask(sim, "POST", `/nodes/pve1/lxc/${id}/status/stop`);
     expect(sim.container(id)?.status).toBe("stopped");
+  });
+});
+
+describe("address blocks", () => {
+  it("simulators side by side get different 127.X blocks; a lease of a dead process is taken over", () => {
+    const a = AddressBlock.lease();
+    const b = AddressBlock.lease();
+    try {
+      expect(a.octet).not.toBe(b.octet);
+      expect(a.address(1)).toBe(`127.${a.octet}.0.1`);
+      expect(a.address(254)).toBe(`127.${a.octet}.0.254`);
+      expect(a.address(255)).toBe(`127.${a.octet}.1.1`);
+      // A block asked for (a state file's) is taken when free, or when its lease's owner is gone.
+      const octet = b.octet;
+      b.release();
+      writeFileSync(join(tmpdir(), "pve-sim-address-blocks", String(octet)), "999999999");
+      const taken = AddressBlock.lease(undefined, octet);
+      expect(taken.octet).toBe(octet);
+      taken.release();
+    } finally {
+      a.release();
+      b.release();
+    }
   });
 });
 

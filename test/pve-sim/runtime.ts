@@ -388,10 +388,18 @@ export class AddressBlock {
         closeSync(fd);
         return new AddressBlock(octet, file);
       } catch {
-        const owner = Number(readFileSync(file, "utf8"));
-        if (!alive(owner)) {
+        // Taken. A lease whose owner is gone is removed and the block tried again; an empty file is a
+        // lease being written, a missing one was just released.
+        let owner: number;
+        try {
+          owner = Number(readFileSync(file, "utf8"));
+        } catch {
+          owner = 0;
+        }
+        if (owner > 0 && !alive(owner)) {
           try {
             unlinkSync(file);
+            i--;
           } catch {
             /* raced with another simulator */
           }
