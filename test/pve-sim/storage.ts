@@ -2,7 +2,7 @@
 import { checkAnyPriv, checkPriv, hasPriv } from "./auth.js";
 import { matchImage, type StorageDef } from "./config.js";
 import { requireStorage, volumesOf, type SimCore } from "./core.js";
-import { fail, paramError } from "./errors.js";
+import { fail } from "./errors.js";
 import { routeInput, type RouteContext } from "./router.js";
 
 /**
@@ -108,7 +108,6 @@ export function registerStorage(core: SimCore): void {
     if (!storage.content.includes("vztmpl") || !["dir", "nfs"].includes(storage.type))
       throw fail(`storage '${sid}' does not support content type 'vztmpl'`);
     const reference = String(p["reference"]);
-    if (reference.includes("@")) throw paramError({ reference: "value does not match the regex pattern" });
     const file = ociFilename(reference, p["filename"] as string | undefined);
     const volid = `${sid}:vztmpl/${file}`;
     const path = `${storagePath(storage)}/template/cache/${file}`;
