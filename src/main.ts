@@ -4,6 +4,7 @@
  * metrics) around one reconcile function. Until the LdapPair reconciler
  * exists, `main` passes `observeOnly`; the reconciler replaces it there.
  */
+import { GROUP, KIND, PLURAL, VERSION } from "./api/ldappair.js";
 import { KubeConfig } from "@kubernetes/client-node";
 import { pathToFileURL } from "node:url";
 import { ConfigError, helpText, parseConfig, type OperatorConfig } from "./config.js";
@@ -19,12 +20,7 @@ import { LeaderElector } from "./runtime/leaderelection.js";
 import { ResourceClient, type ResourceType } from "./runtime/resource.js";
 import { StatusPatcher } from "./runtime/status.js";
 
-export const ldapPairResource: ResourceType = {
-  group: "ldapgateway.io",
-  version: "v1alpha1",
-  plural: "ldappairs",
-  kind: "LdapPair",
-};
+export const ldapPairResource: ResourceType = { group: GROUP, version: VERSION, plural: PLURAL, kind: KIND };
 
 export interface RunOperatorOptions {
   /** The controller's logic; the runtime around it knows nothing of LDAP or Proxmox. */
