@@ -4,6 +4,22 @@
  *   const sim = await PveSimulator.start({ nodes: ["pve1", "pve2"], speed: 0.01 });
  *   // sim.url, sim.tokenId, sim.tokenSecret, sim.faults, sim.requestLog, sim.state
  *   await sim.stop();
+ *
+ * Extending it: `sim.router.get|post|put|delete(template, handler)` adds API routes (a handler gets the
+ * caller and its parameters; check them with `routeInput` and `checkPriv`, start tasks with
+ * `sim.core.tasks.start`, keep state in `sim.core.store.data.ext`); `sim.events` reports container changes.
+ *
+ * Where it differs from a real cluster, on purpose or for lack of a source (texts marked "inferred" in
+ * the code were not read in Proxmox's sources):
+ * - a container's address is its loopback address, whatever net0 says (interfaces report it as eth0);
+ * - privileges are the union of the ACL entries on a path and its parents (no override by deeper
+ *   entries, no roles, no token privilege separation); tag privileges (user-allow) are not checked;
+ * - pools exist only as names in the config; HA, replication, backups, snapshots, migration, quotas and
+ *   disk space are not simulated (`purge`, `ha-managed` are accepted and have no further effect);
+ * - a start task ends once the process listens or has lived `startSettleMs`, shutdown's `timeout` is in
+ *   real seconds, stop sends SIGTERM then SIGKILL after `stopGraceMs` (real `pct stop` kills at once);
+ * - tasks cannot be stopped (no DELETE on tasks); a task running when the simulator stops is reported
+ *   `unexpected status` after a restart, and a `lock: create` it held stays, as after a crash.
  */
 import { ALL_PRIVILEGES, Auth } from "./auth.js";
 import { makeCert, type Cert } from "./cert.js";
