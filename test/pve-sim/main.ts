@@ -1,10 +1,14 @@
 /**
- * `npm run pve-sim -- [--config FILE] [--state FILE] [--port N] [--host ADDR]`: runs the simulator until
- * SIGTERM/SIGINT. When ready it prints one JSON line: url, apiUrl, tokenId, tokenSecret, adminUrl, fingerprint.
+ * `npm run pve-sim -- [--config FILE] [--state FILE] [--port N] [--host ADDR] [--standin] [--search-domain D]`:
+ * runs the simulator until SIGTERM/SIGINT. When ready it prints one JSON line: url, apiUrl, tokenId,
+ * tokenSecret, adminUrl, fingerprint, and `dns` (host:port of the site DNS that the nodes use).
+ * The gateway image runs the LDAP gateway stand-in when the config has no entry for it, or with
+ * `--standin`; the site DNS follows the containers and realms sync over LDAPS (ldap-site.ts).
  */
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { loadConfigFile } from "./config.js";
+import { loadConfigFile, matchImage } from "./config.js";
+import { attachLdapSite, LDAP_GATEWAY_IMAGE, ldapGatewayImage } from "./ldap-site.js";
 import { PveSimulator } from "./simulator.js";
 
 const { values } = parseArgs({
@@ -13,16 +17,23 @@ const { values } = parseArgs({
     state: { type: "string" },
     port: { type: "string" },
     host: { type: "string" },
+    standin: { type: "boolean" },
+    "search-domain": { type: "string" },
   },
 });
 
 const config = values.config ? loadConfigFile(values.config) : {};
+const catalog = config.catalog ?? [];
+if (values.standin || !matchImage(catalog, `${LDAP_GATEWAY_IMAGE}:latest`))
+  catalog.unshift(await ldapGatewayImage());
 const sim = await PveSimulator.start({
   ...config,
+  catalog,
   ...(values.port !== undefined ? { port: Number(values.port) } : {}),
   ...(values.host !== undefined ? { host: values.host } : {}),
   stateFile: values.state,
 });
+const site = await attachLdapSite(sim, { searchDomain: values["search-domain"] ?? "example.com" });
 
 process.stdout.write(
   JSON.stringify({
@@ -33,6 +44,7 @@ process.stdout.write(
     adminUrl: sim.adminUrl,
     fingerprint: sim.fingerprint,
     nodes: sim.config.nodes,
+    dns: site.dns.address.server,
   }) + "\n",
 );
 
@@ -40,7 +52,7 @@ let stopping = false;
 const shutdown = (): void => {
   if (stopping) return;
   stopping = true;
-  sim.stop().then(
+  Promise.all([site.stop(), sim.stop()]).then(
     () => process.exit(0),
     (e: unknown) => {
       console.error(e);

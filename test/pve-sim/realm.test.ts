@@ -2,7 +2,6 @@
 // reference (no LDAP server needed here; the sync is in realm-sync.test.ts).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { call, ok } from "./helpers.js";
-import { registerRealms } from "./realms.js";
 import { PveSimulator } from "./simulator.js";
 
 let sim: PveSimulator;
@@ -23,8 +22,8 @@ const SEED_REALM = {
 };
 
 beforeAll(async () => {
+  // The realm routes are part of every simulator (registered in simulator.ts).
   sim = await PveSimulator.start({ speed: 0 });
-  registerRealms(sim.core);
 });
 afterAll(() => sim?.stop());
 

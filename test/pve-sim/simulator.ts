@@ -41,6 +41,7 @@ import { Router } from "./router.js";
 import { AddressBlock, ContainerRuntime } from "./runtime.js";
 import { ADMIN_PREFIX, SimServer } from "./server.js";
 import { StateStore, type ContainerState, type SimState, type TaskState } from "./state.js";
+import { registerRealms } from "./realms.js";
 import { registerStorage } from "./storage.js";
 import { TaskManager } from "./tasks.js";
 
@@ -171,6 +172,8 @@ export class PveSimulator {
     lxc.register();
     registerStorage(core);
     registerCluster(core, lxc);
+    // /access/domains, its sync task, /access/users and /access/groups (realms.ts).
+    registerRealms(core);
 
     const admin = new Router();
     let cert: Cert;
