@@ -205,6 +205,28 @@ describe("realm sync", () => {
     expect((await call(sim, "GET", "/access/users/erin@ldap")).status).toBe(500);
   });
 
+  it("checks the connection on create when asked (check-connection)", async () => {
+    const bad = await call(sim, "POST", "/access/domains", {
+      ...SEED_REALM,
+      realm: "ldap-check",
+      default: 0,
+      server1: "nosuchhost",
+      server2: "nosuchhost2",
+      "check-connection": 1,
+    });
+    expect(bad.status).toBe(500);
+    expect(bad.reason).toMatch(/^LDAP connect failed - nosuchhost: name resolution failed/);
+    expect((await call(sim, "GET", "/access/domains/ldap-check")).status).toBe(500);
+    await ok(sim, "POST", "/access/domains", {
+      ...SEED_REALM,
+      realm: "ldap-check",
+      default: 0,
+      "check-connection": 1,
+    });
+    expect(await ok(sim, "GET", "/access/domains/ldap-check")).not.toHaveProperty("check-connection");
+    await ok(sim, "DELETE", "/access/domains/ldap-check");
+  });
+
   it("fails over to server2 when ldap1 is stopped", async () => {
     await power("ldap1", "stop");
     try {
