@@ -159,7 +159,8 @@ export async function startPostgres(): Promise<TestPostgres> {
 
   const unregister = registerCleanup(() => {
     // Synchronous last resort (exit/signal): immediate shutdown, then remove.
-    if (child?.pid !== undefined) {
+    // Only a server still running: the pid of one that exited may be reused.
+    if (child?.pid !== undefined && child.exitCode === null && child.signalCode === null) {
       killQuietly(child.pid, "SIGQUIT");
       for (let i = 0; i < 50 && isAlive(child.pid); i++) sleepSync(20);
       killQuietly(child.pid, "SIGKILL");
