@@ -1,10 +1,7 @@
-/** A self-signed certificate for the API, made at start with the machine's openssl (never written to the repo). */
-import { execFileSync } from "node:child_process";
+/** A self-signed certificate for the API, made at start (never written to the repo). */
 import { X509Certificate } from "node:crypto";
 import { isIP } from "node:net";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { selfSignedCert } from "../support/self-signed-cert.js";
 
 export interface Cert {
   cert: string;
@@ -14,41 +11,8 @@ export interface Cert {
 }
 
 /** `host`: the address or name clients connect to (put in the subjectAltName). */
-export function makeCert(commonName: string, host: string): Cert {
-  const dir = mkdtempSync(join(tmpdir(), "pve-sim-cert-"));
-  try {
-    const keyFile = join(dir, "key.pem");
-    const certFile = join(dir, "cert.pem");
-    execFileSync(
-      "openssl",
-      [
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-days",
-        "30",
-        "-subj",
-        `/CN=${commonName}`,
-        "-addext",
-        `subjectAltName=${isIP(host) ? "IP" : "DNS"}:${host},DNS:localhost,DNS:${commonName}`,
-        "-keyout",
-        keyFile,
-        "-out",
-        certFile,
-      ],
-      { stdio: ["ignore", "ignore", "pipe"] },
-    );
-    const cert = readFileSync(certFile, "utf8");
-    return {
-      cert,
-      key: readFileSync(keyFile, "utf8"),
-      fingerprint: new X509Certificate(cert).fingerprint256,
-    };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+export async function makeCert(commonName: string, host: string): Promise<Cert> {
+  const san = `${isIP(host) ? "IP" : "DNS"}:${host},DNS:localhost,DNS:${commonName}`;
+  const { cert, key } = await selfSignedCert(commonName, san, 30);
+  return { cert, key, fingerprint: new X509Certificate(cert).fingerprint256 };
 }

@@ -180,7 +180,7 @@ export class PveSimulator {
     let server: SimServer;
     let port: number;
     try {
-      cert = makeCert(config.nodes[0] ?? "pve", config.host);
+      cert = await makeCert(config.nodes[0] ?? "pve", config.host);
       server = new SimServer(core, admin, cert);
       port = await server.listen(config.host, config.port);
     } catch (e) {
