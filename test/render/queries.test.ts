@@ -1,9 +1,11 @@
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { quoteIdentifier, renderQueries } from "../../src/gateway/queries.js";
 
-// The runbook the operator automates, kept beside the project.
-const SEED = new URL("../../../shared/seed/deploying-ldap-servers.md", import.meta.url);
+// The runbook the operator automates: a verbatim copy in the repository, and
+// the original beside the project where the checkout has it.
+const SEED = new URL("../fixtures/deploying-ldap-servers.md", import.meta.url);
+const ORIGINAL = new URL("../../../shared/seed/deploying-ldap-servers.md", import.meta.url);
 
 /** The sql block under the runbook's heading `**NAME**`, as the manager renders it (newlines -> spaces). */
 function seedQuery(name: string): string {
@@ -23,6 +25,10 @@ describe("gateway SQL queries", () => {
     const rendered = renderQueries()[name];
     expect(Buffer.from(rendered)).toEqual(Buffer.from(seedQuery(name)));
     expect(rendered).not.toMatch(/\n/);
+  });
+
+  it.runIf(existsSync(ORIGINAL))("reads a verbatim copy of the runbook", () => {
+    expect(readFileSync(SEED, "utf8")).toBe(readFileSync(ORIGINAL, "utf8"));
   });
 
   it("builds ONE_USER and GROUPS_BY_MEMBER on the listing queries", () => {
