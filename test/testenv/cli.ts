@@ -6,8 +6,7 @@ import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { startControlPlane } from "./controlplane.js";
-import { startPostgres } from "./postgres.js";
+import { startEnvironment } from "./environment.js";
 import { waitFor } from "./process.js";
 
 const STATE_DIR = join(process.cwd(), ".testenv");
@@ -58,9 +57,10 @@ async function up() {
 }
 
 async function serve() {
-  const [controlPlane, postgres] = await Promise.all([startControlPlane(), startPostgres()]);
+  const env = await startEnvironment();
+  const { controlPlane, postgres } = env;
   const stop = async () => {
-    await Promise.all([controlPlane.stop(), postgres.stop()]);
+    await env.stop();
     rmSync(STATE, { force: true });
     process.exit(0);
   };

@@ -2,8 +2,7 @@
 // Test files share them (each uses its own namespace or rows); a test that
 // must break the API server or the database starts its own.
 import type { TestProject } from "vitest/node";
-import { startControlPlane } from "./controlplane.js";
-import { startPostgres } from "./postgres.js";
+import { startEnvironment } from "./environment.js";
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -13,12 +12,10 @@ declare module "vitest" {
 }
 
 export default async function setup(project: TestProject) {
-  const [controlPlane, postgres] = await Promise.all([startControlPlane(), startPostgres()]);
+  const { controlPlane, postgres, stop } = await startEnvironment();
   console.log(`test control plane ready in ${controlPlane.startupMs} ms at ${controlPlane.server}`);
   project.provide("kubeconfig", controlPlane.kubeconfigPath);
   project.provide("databaseUrl", postgres.url);
   process.env.KUBECONFIG = controlPlane.kubeconfigPath;
-  return async () => {
-    await Promise.all([controlPlane.stop(), postgres.stop()]);
-  };
+  return stop;
 }
