@@ -8,7 +8,7 @@
 export const REDACTED = "[REDACTED]";
 
 const sensitiveKey =
-  /(pass(word|wd|phrase)?|secret|token|authorization|api[-_]?key|private[-_]?key|credentials?|sql[-_]?uri|cookie)$/i;
+  /(pass(word|wd|phrase)?|pwd|secret|token|authorization|api[-_]?key|private[-_]?key|credentials?|sql[-_]?uri|cookie)$/i;
 
 /**
  * scheme://user:PASSWORD@host: keep the user, drop the password. The password
@@ -23,11 +23,28 @@ const textPatterns: Array<[RegExp, string]> = [
   [/\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+/g, `$1 ${REDACTED}`],
   // Proxmox API token header: PVEAPIToken=user@realm!tokenid=SECRET
   [/(PVEAPIToken=[^\s=]+=)[^\s"',;]+/g, `$1${REDACTED}`],
-  [
-    /\b(password|passwd|pwd|secret|token|tokenSecret|apiKey)(["']?\s*[:=]\s*["']?)[^\s"'&,;]+/gi,
-    `$1$2${REDACTED}`,
-  ],
 ];
+
+/**
+ * `key=value` / `"key": "value"` where the key ends like a secret name, with
+ * any prefix (PGPASSWORD, db_password, token_secret). The value is a quoted
+ * string (spaces allowed; `\"`-quoted inside a JSON string) or a bare word.
+ * The Proxmox header has its own pattern above, which keeps the token id.
+ */
+const secretAssignment =
+  /\b(?!PVEAPIToken=)(\w*?(?:password|passwd|pwd|secret|token|api_?key))(["']?\s*[:=]\s*)("(?:[^"\\]|\\.)*"|'[^']*'|\\"(?:[^"\\]|\\[^"])*\\"|[^\s"'&,;\\{}[\]]+)/gi;
+
+function assignmentRedactor(json: boolean) {
+  return (match: string, key: string, separator: string, value: string): string => {
+    const jsonKey = separator.startsWith('"');
+    // In a JSON line, a `"` after `key=` inside a string value is that string's end, not a value's start.
+    if (json && value.startsWith('"') && !jsonKey) return match;
+    const quote = value.startsWith('\\"') ? '\\"' : /^["']/.test(value) ? value[0]! : "";
+    // A bare JSON value after `"key":` (a number, true) becomes a string, so the line stays valid JSON.
+    const keep = quote === "" && jsonKey ? '"' : quote;
+    return `${key}${separator}${keep}${REDACTED}${keep}`;
+  };
+}
 
 const minSecretLength = 4;
 
@@ -38,7 +55,9 @@ export class Redactor {
   registerSecret(value: string | undefined | null): void {
     if (!value || value.length < minSecretLength) return;
     const escaped = JSON.stringify(value).slice(1, -1);
-    const forms = new Set([value, escaped, encodeURIComponent(value)]);
+    // Secret .data values travel base64-encoded, so that form is as sensitive as the value.
+    const base64 = Buffer.from(value, "utf8").toString("base64");
+    const forms = new Set([value, escaped, encodeURIComponent(value), base64]);
     const added = [...forms].filter((f) => !this.secrets.includes(f));
     if (added.length === 0) return;
     // Longest first, so a secret containing another is removed whole.
@@ -50,19 +69,20 @@ export class Redactor {
   }
 
   redactText(text: string): string {
-    return this.redactWith(text, uriPassword);
+    return this.redactWith(text, uriPassword, false);
   }
 
   /** For serialized JSON: the last net over a finished log line, which must stay valid JSON. */
   redactJsonLine(line: string): string {
-    return this.redactWith(line, uriPasswordInJson);
+    return this.redactWith(line, uriPasswordInJson, true);
   }
 
-  private redactWith(text: string, uri: RegExp): string {
+  private redactWith(text: string, uri: RegExp, json: boolean): string {
     let out = text;
     for (const secret of this.secrets) out = out.split(secret).join(REDACTED);
     out = out.replace(uri, `$1${REDACTED}@`);
     for (const [pattern, replacement] of textPatterns) out = out.replace(pattern, replacement);
+    out = out.replace(secretAssignment, assignmentRedactor(json));
     return out;
   }
 

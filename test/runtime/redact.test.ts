@@ -46,8 +46,39 @@ describe("Redactor", () => {
     ["Proxmox token header", "PVEAPIToken=root@pam!op=0b1c-22", "PVEAPIToken=root@pam!op=[REDACTED]"],
     ["password=", "password=hunter2 user=x", "password=[REDACTED] user=x"],
     ["JSON password", '{"password":"hunter2"}', '{"password":"[REDACTED]"}'],
+    ["prefixed env key", "PGPASSWORD=hunter2 psql", "PGPASSWORD=[REDACTED] psql"],
+    ["snake_case key", "db_password=hunter2, retry", "db_password=[REDACTED], retry"],
+    ["token_secret key", "token_secret=abc-def", "token_secret=[REDACTED]"],
+    ["single-quoted value with spaces", "password='a b c' user=x", "password='[REDACTED]' user=x"],
+    ["double-quoted value with spaces", 'secret: "a b c" user=x', 'secret: "[REDACTED]" user=x'],
+    ["api_key", "api_key=k-123", "api_key=[REDACTED]"],
+    [
+      "words that only start like a key untouched",
+      "tokens=5 passwordless=true",
+      "tokens=5 passwordless=true",
+    ],
   ])("pattern: %s", (_name, input, expected) => {
     expect(new Redactor().redactText(input)).toBe(expected);
+  });
+
+  it.each([
+    ["set token=", "end of a string after the key"],
+    ['password="a b" c', "escaped quotes inside a string"],
+    ["PGPASSWORD=x1", "prefixed key"],
+    ["password='a b'", "single quotes"],
+  ])("keeps a JSON line valid: %s (%s)", (msg) => {
+    const line = JSON.stringify({ msg, next: "v", pwd: 5, token: { name: "ref" } });
+    const out = new Redactor().redactJsonLine(line);
+    expect(() => JSON.parse(out)).not.toThrow();
+    expect(JSON.parse(out).next).toBe("v");
+    expect(out).not.toContain('"pwd":5');
+  });
+
+  it("removes the base64 form of a registered secret, as Secret .data carries it", () => {
+    const r = new Redactor();
+    r.registerSecret(tokenSecret);
+    const encoded = Buffer.from(tokenSecret).toString("base64");
+    expect(r.redactText(`data: ${encoded}`)).toBe(`data: ${REDACTED}`);
   });
 
   it("redacts fields named like secrets, nested and in arrays, keeps references", () => {
