@@ -3,6 +3,7 @@ import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import type { LogLevel } from "./observability/logger.js";
+import { validateTiming } from "./runtime/leaderdecision.js";
 
 export interface OperatorConfig {
   /** Empty: all namespaces. */
@@ -29,7 +30,6 @@ interface Setting {
   env: string;
   help: string;
   default?: string;
-  boolean?: boolean;
 }
 
 const inClusterNamespaceFile = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
@@ -141,12 +141,21 @@ export function helpText(): string {
   ].join("\n");
 }
 
-/** "1500ms", "15s", "10m", "1h", or a bare number of seconds. */
-export function parseDuration(text: string): number {
+/** The longest delay a Node timer honours; a longer one (or 0) fires after 1 ms. */
+export const maxTimerMs = 2_147_483_647;
+
+/**
+ * "1500ms", "15s", "10m", "1h", or a bare number of seconds. Every duration
+ * here arms a timer, so it must be at least 1 ms and at most `maxTimerMs`.
+ */
+export function parseDuration(text: string, name = "duration"): number {
   const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
-  if (!match) throw new ConfigError(`invalid duration ${JSON.stringify(text)}`);
+  if (!match) throw new ConfigError(`--${name}: invalid duration ${JSON.stringify(text)}`);
   const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(match[2] ?? "s") as "ms" | "s" | "m" | "h"];
-  return Math.round(Number(match[1]) * unit);
+  const ms = Math.round(Number(match[1]) * unit);
+  if (ms < 1 || ms > maxTimerMs)
+    throw new ConfigError(`--${name}: ${JSON.stringify(text)} must be between 1ms and ${maxTimerMs}ms`);
+  return ms;
 }
 
 function parseBool(text: string, name: string): boolean {
@@ -186,32 +195,43 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
     const s: Setting = settings[name];
     return values[s.flag] ?? env[s.env] ?? s.default;
   };
+  /** For settings with a default, which `get` always applies. */
+  const required = (name: Name): string => get(name) ?? "";
   const workers = Number(get("workers"));
   if (!Number.isInteger(workers) || workers < 1)
     throw new ConfigError("--workers must be a positive integer");
   const logLevel = get("logLevel") as LogLevel;
   if (!["error", "warn", "info", "debug"].includes(logLevel))
     throw new ConfigError(`--log-level: unknown level ${logLevel}`);
+  const duration = (name: Name): number => parseDuration(required(name), settings[name].flag);
   const config: OperatorConfig = {
-    namespaces: (get("namespaces") ?? "")
+    namespaces: required("namespaces")
       .split(",")
       .map((n) => n.trim())
       .filter(Boolean),
     labelSelector: get("labelSelector") || undefined,
     workers,
-    metricsAddress: get("metricsAddress") ?? ":8080",
-    probeAddress: get("probeAddress") ?? ":8081",
-    leaderElect: parseBool(get("leaderElect") ?? "true", settings.leaderElect.flag),
-    leaseName: get("leaseName") ?? "ldappair-operator-leader",
+    metricsAddress: required("metricsAddress"),
+    probeAddress: required("probeAddress"),
+    leaderElect: parseBool(required("leaderElect"), settings.leaderElect.flag),
+    leaseName: required("leaseName"),
     leaseNamespace: get("leaseNamespace") || defaultNamespace(env),
     identity: get("identity") || `${hostname()}_${randomBytes(4).toString("hex")}`,
-    leaseDurationMs: parseDuration(get("leaseDuration") ?? "15s"),
-    renewDeadlineMs: parseDuration(get("renewDeadline") ?? "10s"),
-    retryPeriodMs: parseDuration(get("retryPeriod") ?? "2s"),
-    resyncPeriodMs: parseDuration(get("resyncPeriod") ?? "10m"),
-    shutdownGraceMs: parseDuration(get("shutdownGrace") ?? "30s"),
+    leaseDurationMs: duration("leaseDuration"),
+    renewDeadlineMs: duration("renewDeadline"),
+    retryPeriodMs: duration("retryPeriod"),
+    resyncPeriodMs: duration("resyncPeriod"),
+    shutdownGraceMs: duration("shutdownGrace"),
     logLevel,
     kubeconfig: get("kubeconfig") || undefined,
   };
+  if (config.leaderElect) {
+    const problem = validateTiming({
+      leaseDurationMs: config.leaseDurationMs,
+      renewDeadlineMs: config.renewDeadlineMs,
+      retryPeriodMs: config.retryPeriodMs,
+    });
+    if (problem) throw new ConfigError(`leader election: ${problem}`);
+  }
   return { help: false, config };
 }

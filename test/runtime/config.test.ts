@@ -47,9 +47,22 @@ describe("config", () => {
     ["--lease-duration=soon", /duration/],
     ["--no-such-flag", /no-such-flag/],
     ["--leader-elect=maybe", /leader-elect/],
+    // A 0 or over-long delay becomes a 1 ms Node timer: a hot loop.
+    ["--resync-period=0", /resync-period/],
+    ["--retry-period=0ms", /retry-period/],
+    ["--shutdown-grace-period=2147483648ms", /shutdown-grace-period/],
+    ["--resync-period=600h", /resync-period/],
+    ["--lease-duration=0.0001s", /lease-duration/],
+    // client-go's rules: lease duration > renew deadline > 1.2 x retry period.
+    ["--lease-duration=5s", /lease duration must be greater than renew deadline/],
+    ["--retry-period=9s", /renew deadline must exceed/],
   ])("rejects %s", (flag, message) => {
     expect(() => parseConfig([flag], {})).toThrow(ConfigError);
     expect(() => parseConfig([flag], {})).toThrow(message);
+  });
+
+  it("does not check lease timing when leader election is off", () => {
+    expect(config(["--leader-elect=false", "--lease-duration=5s"]).leaseDurationMs).toBe(5_000);
   });
 
   it("answers --help and -h", () => {
@@ -66,6 +79,7 @@ describe("config", () => {
     ["1h", 3_600_000],
     ["2", 2_000],
     ["1.5s", 1_500],
+    ["2147483647ms", 2_147_483_647],
   ])("duration %s = %i ms", (text, ms) => {
     expect(parseDuration(text)).toBe(ms);
   });
