@@ -1,5 +1,7 @@
 import { EventsV1Api, V1MicroTime, type KubeConfig } from "@kubernetes/client-node";
 import type { Logger } from "winston";
+import { redactor as defaultRedactor, type Redactor } from "../observability/redact.js";
+import { BoundedMap } from "./boundedmap.js";
 import { errorMessage } from "./errors.js";
 import { initialBucket, tryTakeToken, type BucketPolicy, type BucketState } from "./ratelimit.js";
 import type { KubeObject } from "./resource.js";
@@ -32,16 +34,17 @@ export interface EventFilterOptions {
  * event from flooding the API. Time is an input so the window is testable.
  */
 export class EventFilter {
-  private readonly lastSent = new Map<string, number>();
-  private readonly budgets = new Map<string, BucketState>();
+  private readonly lastSent: BoundedMap<string, number>;
+  private readonly budgets: BoundedMap<string, BucketState>;
   private readonly window: number;
   private readonly perObject: BucketPolicy;
-  private readonly maxEntries: number;
 
   constructor(options: EventFilterOptions = {}) {
     this.window = options.dedupWindowMs ?? 10 * 60_000;
     this.perObject = options.perObject ?? { burst: 25, qps: 1 / 300 };
-    this.maxEntries = options.maxEntries ?? 4096;
+    const maxEntries = options.maxEntries ?? 4096;
+    this.lastSent = new BoundedMap(maxEntries);
+    this.budgets = new BoundedMap(maxEntries);
   }
 
   admit(regarding: KubeObject, event: EventSpec, now: number): boolean {
@@ -54,20 +57,10 @@ export class EventFilter {
       this.perObject,
       now,
     );
-    this.remember(this.budgets, object, budget.state);
+    this.budgets.set(object, budget.state);
     if (!budget.allowed) return false;
-    this.remember(this.lastSent, key, now);
+    this.lastSent.set(key, now);
     return true;
-  }
-
-  /** Bounded: the oldest entry goes first, so memory stays flat over a long run. */
-  private remember<V>(map: Map<string, V>, key: string, value: V): void {
-    map.delete(key);
-    map.set(key, value);
-    if (map.size > this.maxEntries) {
-      const oldest = map.keys().next().value;
-      if (oldest !== undefined) map.delete(oldest);
-    }
   }
 }
 
@@ -77,17 +70,23 @@ export interface EventRecorderOptions {
   reportingInstance: string;
   logger: Logger;
   filter?: EventFilter;
+  /** Notes often quote an error; what it would leak must not reach `kubectl describe`. */
+  redactor?: Redactor;
+  /** The API the events go to; built from `kubeConfig` unless a test stands in. */
+  api?: Pick<EventsV1Api, "createNamespacedEvent">;
 }
 
 /** events.k8s.io/v1 events; failures are logged, never fail a reconcile. */
 export class EventRecorder implements EventSink {
-  private readonly api: EventsV1Api;
+  private readonly api: Pick<EventsV1Api, "createNamespacedEvent">;
   private readonly filter: EventFilter;
+  private readonly redactor: Redactor;
   private pending = new Set<Promise<void>>();
 
   constructor(private readonly options: EventRecorderOptions) {
-    this.api = options.kubeConfig.makeApiClient(EventsV1Api);
+    this.api = options.api ?? options.kubeConfig.makeApiClient(EventsV1Api);
     this.filter = options.filter ?? new EventFilter();
+    this.redactor = options.redactor ?? defaultRedactor;
   }
 
   record(regarding: KubeObject, event: EventSpec): void {
@@ -109,14 +108,14 @@ export class EventRecorder implements EventSink {
         namespace,
         body: {
           metadata: {
-            name: `${regarding.metadata.name}.${now.getTime().toString(16)}${randomSuffix()}`,
+            name: eventName(regarding.metadata.name, now.getTime()),
             namespace,
           },
           eventTime: now,
           type: event.type,
           reason: event.reason,
           action: event.action,
-          note: event.note.slice(0, 1024),
+          note: this.redactor.redactText(event.note).slice(0, 1024),
           reportingController: this.options.reportingController,
           reportingInstance: this.options.reportingInstance,
           regarding: {
@@ -133,6 +132,16 @@ export class EventRecorder implements EventSink {
       this.options.logger.warn("event not recorded", { reason: event.reason, error: errorMessage(err) });
     }
   }
+}
+
+/** Longest object name: a DNS subdomain. */
+const maxNameLength = 253;
+
+/** `<object name>.<hex time><random>`, the object name cut so the whole stays a valid name. */
+export function eventName(objectName: string, timeMs: number): string {
+  const suffix = `.${timeMs.toString(16)}${randomSuffix()}`;
+  const head = objectName.slice(0, maxNameLength - suffix.length).replace(/[-.]+$/, "");
+  return `${head}${suffix}`;
 }
 
 function randomSuffix(): string {

@@ -1,3 +1,5 @@
+import { redactor as defaultRedactor, type Redactor } from "../observability/redact.js";
+import { BoundedMap } from "./boundedmap.js";
 import { setConditions, type Condition, type ConditionUpdate } from "./conditions.js";
 import { mergePatchDiff } from "./mergepatch.js";
 import type { KubeObject, ResourceClient } from "./resource.js";
@@ -54,15 +56,27 @@ interface Written {
  * result of that write, the cache still shows the version it was computed
  * from, and diffing against that stale copy would write the same status again.
  */
+export interface StatusPatcherOptions {
+  now?: () => Date;
+  maxRemembered?: number;
+  /** Condition messages and status strings often quote an error; `kubectl describe` must not show a secret. */
+  redactor?: Redactor;
+}
+
 export class StatusPatcher implements StatusWriter {
   private patches = 0;
-  private readonly written = new Map<string, Written>();
+  private readonly written: BoundedMap<string, Written>;
+  private readonly now: () => Date;
+  private readonly redactor: Redactor;
 
   constructor(
     private readonly client: ResourceClient,
-    private readonly now: () => Date = () => new Date(),
-    private readonly maxRemembered = 10_000,
-  ) {}
+    options: StatusPatcherOptions = {},
+  ) {
+    this.now = options.now ?? (() => new Date());
+    this.redactor = options.redactor ?? defaultRedactor;
+    this.written = new BoundedMap(options.maxRemembered ?? 10_000);
+  }
 
   /** Status writes sent so far; a steady state must leave it unchanged. */
   get writes(): number {
@@ -72,11 +86,11 @@ export class StatusPatcher implements StatusWriter {
   async update(obj: KubeObject, update: StatusUpdate): Promise<KubeObject> {
     const id = obj.metadata.uid ?? `${obj.metadata.namespace}/${obj.metadata.name}`;
     const base = this.freshest(id, obj);
-    const patch = statusPatch(base, update, this.now());
+    const patch = statusPatch(base, this.redacted(update), this.now());
     if (!patch) return base;
     this.patches += 1;
     const updated = await this.client.patchStatus(obj.metadata.namespace ?? "", obj.metadata.name, patch);
-    this.remember(id, { fromVersion: obj.metadata.resourceVersion, status: updated.status ?? {} });
+    this.written.set(id, { fromVersion: obj.metadata.resourceVersion, status: updated.status ?? {} });
     return updated;
   }
 
@@ -90,12 +104,26 @@ export class StatusPatcher implements StatusWriter {
     return { ...obj, status: last.status };
   }
 
-  private remember(id: string, entry: Written): void {
-    this.written.delete(id);
-    this.written.set(id, entry);
-    if (this.written.size > this.maxRemembered) {
-      const oldest = this.written.keys().next().value;
-      if (oldest !== undefined) this.written.delete(oldest);
-    }
+  private redacted(update: StatusUpdate): StatusUpdate {
+    return {
+      ...(update.fields ? { fields: this.redactStrings(update.fields) as Record<string, unknown> } : {}),
+      ...(update.conditions
+        ? {
+            conditions: update.conditions.map((c) => ({
+              ...c,
+              message: this.redactor.redactText(c.message),
+            })),
+          }
+        : {}),
+    };
+  }
+
+  /** Strings anywhere in the fields, leaving every other value (and undefined, which removes a field) as it is. */
+  private redactStrings(value: unknown): unknown {
+    if (typeof value === "string") return this.redactor.redactText(value);
+    if (Array.isArray(value)) return value.map((v) => this.redactStrings(v));
+    if (value !== null && typeof value === "object" && Object.getPrototypeOf(value) === Object.prototype)
+      return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, this.redactStrings(v)]));
+    return value;
   }
 }

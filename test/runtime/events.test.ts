@@ -1,5 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { EventFilter, type EventSpec } from "../../src/runtime/events.js";
+import { KubeConfig } from "@kubernetes/client-node";
+import { createLogger } from "../../src/observability/logger.js";
+import { Redactor } from "../../src/observability/redact.js";
+import { EventFilter, EventRecorder, eventName, type EventSpec } from "../../src/runtime/events.js";
 import type { KubeObject } from "../../src/runtime/resource.js";
 
 const obj = (uid: string): KubeObject => ({ metadata: { name: uid, namespace: "ns", uid } });
@@ -40,5 +43,49 @@ describe("EventFilter", () => {
     for (let i = 0; i < 1000; i++) f.admit(obj(`o${i}`), ev(), 0);
     // The first object was evicted, so the same event is admitted again.
     expect(f.admit(obj("o0"), ev(), 1)).toBe(true);
+  });
+});
+
+describe("EventRecorder", () => {
+  it("never sends a registered secret or a URI password in an event note", async () => {
+    const bodies: unknown[] = [];
+    const redactor = new Redactor();
+    redactor.registerSecret("tok-3f1c9a7e55b2");
+    const recorder = new EventRecorder({
+      kubeConfig: new KubeConfig(),
+      reportingController: "test/controller",
+      reportingInstance: "i-1",
+      logger: createLogger({ level: "error" }),
+      redactor,
+      api: {
+        createNamespacedEvent: async (request: { body: unknown }) => {
+          bodies.push(request.body);
+          return {} as never;
+        },
+      } as never,
+    });
+    recorder.record(
+      obj("a"),
+      ev("Failed", "login with tok-3f1c9a7e55b2 to postgres://mgr:pa55word@db/x failed"),
+    );
+    await recorder.flush();
+    expect(bodies).toHaveLength(1);
+    const body = JSON.stringify(bodies[0]);
+    expect(body).not.toContain("tok-3f1c9a7e55b2");
+    expect(body).not.toContain("pa55word");
+    expect(body).toContain("postgres://mgr:[REDACTED]@db/x failed");
+  });
+});
+
+describe("eventName", () => {
+  it.each([
+    ["short name kept whole", "a", "a"],
+    ["253-char name cut", "x".repeat(253), "x".repeat(237)],
+    ["cut never leaves a trailing dash or dot", `${"x".repeat(235)}-.y`, "x".repeat(235)],
+  ])("%s", (_case, name, head) => {
+    const full = eventName(name, 0x19a0b1c2d3e);
+    expect(full.length).toBeLessThanOrEqual(253);
+    expect(full).toMatch(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/);
+    expect(full.slice(0, full.lastIndexOf("."))).toBe(head);
   });
 });

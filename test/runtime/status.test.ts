@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { Redactor } from "../../src/observability/redact.js";
 import type { KubeObject, ResourceClient } from "../../src/runtime/resource.js";
 import { StatusPatcher } from "../../src/runtime/status.js";
 
@@ -32,7 +33,7 @@ const update = {
 describe("StatusPatcher", () => {
   it("does not write again from a stale cache that has not seen its last write yet", async () => {
     const { client, sent } = fakeClient();
-    const patcher = new StatusPatcher(client, () => new Date("2026-01-01T00:00:00Z"));
+    const patcher = new StatusPatcher(client, { now: () => new Date("2026-01-01T00:00:00Z") });
     const written = await patcher.update(cached("10"), update);
     // A resync hands the same stale object again before the watch caught up.
     await patcher.update(cached("10"), update);
@@ -45,10 +46,32 @@ describe("StatusPatcher", () => {
 
   it("writes again when the wanted status changes", async () => {
     const { client, sent } = fakeClient();
-    const patcher = new StatusPatcher(client, () => new Date("2026-01-01T00:00:00Z"));
+    const patcher = new StatusPatcher(client, { now: () => new Date("2026-01-01T00:00:00Z") });
     await patcher.update(cached("10"), update);
     await patcher.update(cached("10"), { fields: { phase: "Degraded" } });
     expect(sent).toHaveLength(2);
     expect(sent[1]).toEqual({ status: { phase: "Degraded" } });
+  });
+
+  it("never sends a registered secret or a URI password in a condition message or status field", async () => {
+    const { client, sent } = fakeClient();
+    const redactor = new Redactor();
+    redactor.registerSecret("tok-3f1c9a7e55b2");
+    const patcher = new StatusPatcher(client, { now: () => new Date("2026-01-01T00:00:00Z"), redactor });
+    await patcher.update(cached("10"), {
+      fields: { lastError: "pve said tok-3f1c9a7e55b2", detail: { uris: ["postgres://mgr:pa55word@db/x"] } },
+      conditions: [
+        {
+          type: "Ready",
+          status: "False",
+          reason: "Failed",
+          message: "postgres://mgr:pa55word@db:5432/x refused",
+        },
+      ],
+    });
+    const body = JSON.stringify(sent);
+    expect(body).not.toContain("tok-3f1c9a7e55b2");
+    expect(body).not.toContain("pa55word");
+    expect(body).toContain("postgres://mgr:[REDACTED]@db:5432/x refused");
   });
 });
