@@ -25,6 +25,16 @@ export interface InformerOptions {
   /** Silence tolerated beyond the server-side timeout before the watch is deemed stalled. */
   watchdogGraceMs?: number;
   restartBackoff?: BackoffPolicy;
+  /** Source of the restart jitter; a test can pin it. */
+  random?: () => number;
+}
+
+/** A watch that delivered an event or stayed open this long proves the server healthy again. */
+const healthyWatchMs = 5_000;
+
+/** ±20% around the backoff delay, so informers that failed together do not retry in lockstep. */
+export function jitteredDelay(delayMs: number, random: () => number = Math.random): number {
+  return Math.round(delayMs * (0.8 + 0.4 * random()));
 }
 
 type WatchEnd = "closed" | "gone" | "stalled" | "stopped";
@@ -46,7 +56,8 @@ export class Informer {
   private lastResourceVersion = "";
   private restarts = 0;
   private eventCount = 0;
-  private readonly opts: Required<Omit<InformerOptions, "labelSelector" | "namespace">> &
+  private readonly random: () => number;
+  private readonly opts: Required<Omit<InformerOptions, "labelSelector" | "namespace" | "random">> &
     Pick<InformerOptions, "labelSelector" | "namespace">;
 
   constructor(options: InformerOptions) {
@@ -57,6 +68,7 @@ export class Informer {
       restartBackoff: { baseDelayMs: 200, maxDelayMs: 30_000 },
       ...options,
     };
+    this.random = options.random ?? Math.random;
   }
 
   get hasSynced(): boolean {
@@ -110,17 +122,18 @@ export class Informer {
   }
 
   private async run(): Promise<void> {
+    // Reset only by a healthy watch: a successful re-list alone says nothing of
+    // a watch that keeps failing, and would restart it at the base delay forever.
     let failures = 0;
     while (!this.abort.signal.aborted) {
       try {
         await this.relist();
-        failures = 0;
-        await this.watchUntilGone();
+        await this.watchUntilGone(() => (failures = 0));
       } catch (err) {
         if (this.abort.signal.aborted) break;
         failures += 1;
         this.restarts += 1;
-        const delay = backoffDelay(failures, this.opts.restartBackoff);
+        const delay = jitteredDelay(backoffDelay(failures, this.opts.restartBackoff), this.random);
         this.opts.logger.warn("list/watch failed, restarting", {
           error: errorMessage(err),
           status: httpStatus(err),
@@ -133,11 +146,16 @@ export class Informer {
   }
 
   /** Watches from the last seen version until the server says it is too old. */
-  private async watchUntilGone(): Promise<void> {
+  private async watchUntilGone(onHealthy: () => void): Promise<void> {
     for (;;) {
       const startedAt = Date.now();
       const before = this.eventCount;
-      const end = await this.watchOnce();
+      let end: WatchEnd;
+      try {
+        end = await this.watchOnce();
+      } finally {
+        if (this.eventCount > before || Date.now() - startedAt >= healthyWatchMs) onHealthy();
+      }
       if (end === "stopped") return;
       // A server that accepts and at once closes watches would otherwise be hammered in a tight loop.
       if (end === "closed" && this.eventCount === before && Date.now() - startedAt < 1000) {
@@ -205,7 +223,8 @@ export class Informer {
           params,
           (phase, obj: KubeObject & { code?: number; message?: string }) => {
             if (settled) return;
-            this.eventCount += 1;
+            // An ERROR event is the server refusing, not a sign of a working watch.
+            if (phase !== "ERROR") this.eventCount += 1;
             alive();
             const end = this.onWatchEvent(phase, obj);
             if (end) finish(end);
