@@ -1,41 +1,8 @@
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
-import { KubeConfig } from "@kubernetes/client-node";
 import { afterEach, describe, expect, it } from "vitest";
 import { Informer, jitteredDelay } from "../../src/runtime/informer.js";
 import type { ResourceClient } from "../../src/runtime/resource.js";
+import { fakeApiServer, sendJson } from "./helpers/fakeapi.js";
 import { eventually } from "./helpers/kube.js";
-
-/** An API stand-in whose every watch is refused with 500, while the list (faked below) always works. */
-async function refusingWatchServer(): Promise<{
-  server: Server;
-  kubeConfig: KubeConfig;
-  watches: () => number;
-}> {
-  let watches = 0;
-  const server = createServer((_req, res) => {
-    watches += 1;
-    res.writeHead(500, { "Content-Type": "application/json" });
-    res.end(
-      JSON.stringify({ kind: "Status", apiVersion: "v1", status: "Failure", code: 500, message: "boom" }),
-    );
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const kubeConfig = new KubeConfig();
-  kubeConfig.loadFromOptions({
-    clusters: [
-      {
-        name: "c",
-        server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-        skipTLSVerify: true,
-      },
-    ],
-    users: [{ name: "u", token: "t" }],
-    contexts: [{ name: "x", cluster: "c", user: "u" }],
-    currentContext: "x",
-  });
-  return { server, kubeConfig, watches: () => watches };
-}
 
 const cleanup: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -44,7 +11,11 @@ afterEach(async () => {
 
 describe("Informer restart backoff", () => {
   it("backs off further while the list works and the watch keeps failing", async () => {
-    const { server, kubeConfig } = await refusingWatchServer();
+    // Every watch is refused with 500, while the list (faked below) always works.
+    const api = await fakeApiServer((_req, res) =>
+      sendJson(res, 500, { kind: "Status", apiVersion: "v1", status: "Failure", code: 500, message: "boom" }),
+    );
+    const { kubeConfig } = api;
     let lists = 0;
     const resource = {
       kubeConfig,
@@ -69,7 +40,7 @@ describe("Informer restart backoff", () => {
     });
     cleanup.push(async () => {
       await informer.stop();
-      await new Promise((resolve) => server.close(resolve));
+      await api.close();
     });
     informer.start();
     await eventually(async () => delays.length >= 6, 20_000);
