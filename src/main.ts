@@ -9,9 +9,9 @@ import { KubeConfig } from "@kubernetes/client-node";
 import { pathToFileURL } from "node:url";
 import { ConfigError, helpText, parseConfig, type OperatorConfig } from "./config.js";
 import { startProbeServer, type Probes, type ProbeServer } from "./observability/http.js";
-import { createLogger, type Logger } from "./observability/logger.js";
+import { createLogger, redactorOf, type Logger } from "./observability/logger.js";
 import { OperatorMetrics } from "./observability/metrics.js";
-import { redactor } from "./observability/redact.js";
+import { withTimeout } from "./runtime/clock.js";
 import { Controller, type Reconciler } from "./runtime/controller.js";
 import { errorMessage } from "./runtime/errors.js";
 import { EventRecorder } from "./runtime/events.js";
@@ -87,12 +87,15 @@ export async function runOperator(options: RunOperatorOptions): Promise<Operator
         }),
     ),
   );
-  const status = new StatusPatcher(resource);
+  // Secrets registered by a reconcile must reach the redactor the logger actually writes through.
+  const redactor = redactorOf(logger);
+  const status = new StatusPatcher(resource, { redactor });
   const events = new EventRecorder({
     kubeConfig,
     reportingController: `${resource.type.group}/${name}-controller`,
     reportingInstance: config.identity,
     logger,
+    redactor,
   });
   const controller = new Controller({
     name,
@@ -135,8 +138,8 @@ export async function runOperator(options: RunOperatorOptions): Promise<Operator
         },
         onStoppedLeading: () => {
           metrics.leaderStatus.set({ name: config.leaseName }, 0);
-          // Another replica may already lead: stop at once and let the orchestrator restart us.
-          void stop(1, false);
+          // Another replica may already lead: abort running reconciles at once and exit 1 for a restart.
+          void finish({ leadershipLost: true });
         },
       })
     : undefined;
@@ -147,22 +150,19 @@ export async function runOperator(options: RunOperatorOptions): Promise<Operator
   };
   const servers = await startServers(config, probes, metrics);
 
-  async function stop(exitCode = 0, releaseLease = true): Promise<number> {
-    stopping ??= (async () => {
-      logger.info("shutting down", { graceMs: config.shutdownGraceMs });
-      await controller.stop(config.shutdownGraceMs);
-      // A hung API call must not keep a terminating pod from exiting.
-      await bounded(events.flush(), 2_000);
-      await bounded(elector?.stop(releaseLease), 5_000);
+  function finish(reason: { leadershipLost: boolean; exitCode?: number }): Promise<number> {
+    stopping ??= shutDown(
+      { controller, events, elector, cache, servers: servers.all, logger },
+      { graceMs: config.shutdownGraceMs, ...reason },
+    ).then((exitCode) => {
       metrics.leaderStatus.set({ name: config.leaseName }, 0);
-      await bounded(cache.stop(), 2_000);
-      await Promise.all(servers.all.map((s) => s.close()));
-      logger.info("stopped", { exitCode });
       settle(exitCode);
       return exitCode;
-    })();
+    });
     return stopping;
   }
+
+  const stop = (exitCode = 0): Promise<number> => finish({ leadershipLost: false, exitCode });
 
   cache.start();
   if (elector) {
@@ -194,6 +194,44 @@ export async function runOperator(options: RunOperatorOptions): Promise<Operator
   };
 }
 
+export interface ShutdownParts {
+  controller: Pick<Controller, "stop">;
+  events: Pick<EventRecorder, "flush">;
+  elector: Pick<LeaderElector, "stop"> | undefined;
+  cache: Pick<InformerSet, "stop">;
+  servers: ReadonlyArray<Pick<ProbeServer, "close">>;
+  logger: Logger;
+}
+
+/**
+ * The stop sequence; resolves with the exit code. On SIGTERM running
+ * reconciles get the grace period, and the lease is handed back only if they
+ * all finished: one still running must not overlap a new leader's work. On
+ * leadership loss another replica may lead already, so reconciles are aborted
+ * at once, nothing is released (the lease is not ours), and the exit code is
+ * 1, as client-go's callers do.
+ */
+export async function shutDown(
+  parts: ShutdownParts,
+  how: { graceMs: number; leadershipLost: boolean; exitCode?: number },
+): Promise<number> {
+  const { controller, events, elector, cache, servers, logger } = parts;
+  const exitCode = how.leadershipLost ? 1 : (how.exitCode ?? 0);
+  const graceMs = how.leadershipLost ? 0 : how.graceMs;
+  logger.info("shutting down", { graceMs, leadershipLost: how.leadershipLost });
+  const clean = await controller.stop(graceMs);
+  // A hung API call must not keep a terminating pod from exiting.
+  await withTimeout(events.flush(), 2_000, undefined);
+  const release = clean && !how.leadershipLost;
+  if (elector && !release && !how.leadershipLost)
+    logger.warn("lease not released: reconciles still running, a standby takes over when it expires");
+  await withTimeout(elector?.stop(release), 5_000, undefined);
+  await withTimeout(cache.stop(), 2_000, undefined);
+  await Promise.all(servers.map((s) => s.close()));
+  logger.info("stopped", { exitCode });
+  return exitCode;
+}
+
 async function startServers(config: OperatorConfig, probes: Probes, metrics: OperatorMetrics) {
   const disabled = (address: string): boolean => address === "0" || address === "";
   if (!disabled(config.probeAddress) && config.probeAddress === config.metricsAddress) {
@@ -207,18 +245,6 @@ async function startServers(config: OperatorConfig, probes: Probes, metrics: Ope
     ? undefined
     : await startProbeServer(config.metricsAddress, { registry: metrics.registry });
   return { probe, metrics: metricsServer, all: [probe, metricsServer].filter((s): s is ProbeServer => !!s) };
-}
-
-function bounded(work: Promise<void> | undefined, ms: number): Promise<void> {
-  if (!work) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    const done = (): void => {
-      clearTimeout(timer);
-      resolve();
-    };
-    work.then(done, done);
-  });
 }
 
 function waitFor(condition: () => boolean, intervalMs = 100): Promise<void> {

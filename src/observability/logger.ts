@@ -43,18 +43,28 @@ function jsonSafe(_key: string, value: unknown): unknown {
   return typeof value === "bigint" ? value.toString() : value;
 }
 
+/** Each logger's redactor, so secrets registered for a logger protect exactly its lines. */
+const redactors = new WeakMap<winston.Logger, Redactor>();
+
+/** The redactor `logger` writes through; the process-wide one for a logger not made here. */
+export function redactorOf(logger: winston.Logger): Redactor {
+  return redactors.get(logger) ?? defaultRedactor;
+}
+
 export function createLogger(options: LoggerOptions = {}): winston.Logger {
   const redactor = options.redactor ?? defaultRedactor;
   const transport = options.stream
     ? new winston.transports.Stream({ stream: options.stream })
     : new winston.transports.Stream({ stream: process.stdout });
-  return winston.createLogger({
+  const logger = winston.createLogger({
     level: options.level ?? "info",
     levels: { error: 0, warn: 1, info: 2, debug: 3 },
     defaultMeta: options.base,
     format: jsonLines(redactor),
     transports: [transport],
   });
+  redactors.set(logger, redactor);
+  return logger;
 }
 
 export type { Logger } from "winston";

@@ -28,3 +28,20 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     signal?.addEventListener("abort", done, { once: true });
   });
 }
+
+/**
+ * Settles with `work`'s value, or with `fallback` once `ms` have passed (or
+ * at once when `ms` <= 0, or when `work` fails), so a hung API call cannot
+ * hold up a deadline. The work itself is not cancelled.
+ */
+export function withTimeout<T>(work: Promise<T> | undefined, ms: number, fallback: T): Promise<T> {
+  if (!work || ms <= 0) return Promise.resolve(fallback);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(fallback), ms);
+    const settle = (value: T): void => {
+      clearTimeout(timer);
+      resolve(value);
+    };
+    work.then(settle, () => settle(fallback));
+  });
+}

@@ -87,11 +87,13 @@ export class Controller {
 
   /**
    * Takes no new work, lets running reconciles finish within `graceMs`, then
-   * aborts their signal. Resolves true when everything finished in time.
+   * aborts their signal (at once when `graceMs` <= 0). Resolves true when
+   * everything finished in time.
    */
   async stop(graceMs: number): Promise<boolean> {
     this.unsubscribe?.();
     this.queue.shutDown();
+    if (graceMs <= 0) this.abort.abort();
     const grace = new AbortController();
     const finished = await Promise.race([
       Promise.all(this.workerLoops).then(() => true),

@@ -180,6 +180,21 @@ describe("Controller", () => {
     await until(() => aborted);
   });
 
+  it("with no grace (leadership lost), aborts the reconcile's signal at once", async () => {
+    let signal: AbortSignal | undefined;
+    const { cache, controller } = setup(async (_k, _o, ctx) => {
+      signal = ctx.signal;
+      await new Promise<void>((r) => ctx.signal.addEventListener("abort", () => r()));
+    });
+    cache.put("a");
+    controller.start();
+    await until(() => signal !== undefined);
+    const stopped = controller.stop(0);
+    // Before stop yields to any timer: another replica may be leading already.
+    expect(signal!.aborted).toBe(true);
+    await stopped;
+  });
+
   it("health fails while one reconcile is stuck", async () => {
     let release: () => void = () => undefined;
     const { cache, controller } = setup(() => new Promise<void>((r) => (release = r)));
