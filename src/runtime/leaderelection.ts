@@ -1,6 +1,7 @@
 import { CoordinationV1Api, V1MicroTime, type KubeConfig, type V1Lease } from "@kubernetes/client-node";
 import type { Logger } from "winston";
-import { sleep } from "./clock.js";
+import { performance } from "node:perf_hooks";
+import { sleep, withTimeout } from "./clock.js";
 import { errorMessage, isConflict, isNotFound } from "./errors.js";
 import {
   decide,
@@ -27,6 +28,10 @@ export interface LeaderElectorOptions {
   /** Leadership lost without a release: the process must stop working at once. */
   onStoppedLeading(): void;
   onLeaderChange?(holder: string): void;
+  /** Wall-clock time, written into the lease record. */
+  now?: () => number;
+  /** A clock that never jumps, for the renew deadline; performance.now() unless a test stands in. */
+  monotonicNow?: () => number;
 }
 
 function toRecord(lease: V1Lease): LeaseRecord {
@@ -64,8 +69,12 @@ export class LeaderElector {
   private leading = false;
   private lastHolder: string | undefined;
   private running: Promise<void> | undefined;
+  private readonly now: () => number;
+  private readonly monotonicNow: () => number;
 
   constructor(private readonly options: LeaderElectorOptions) {
+    this.now = options.now ?? (() => Date.now());
+    this.monotonicNow = options.monotonicNow ?? (() => performance.now());
     this.api = options.kubeConfig.makeApiClient(CoordinationV1Api);
     this.timing = options.timing ?? defaultTiming;
     const problem = validateTiming(this.timing);
@@ -91,7 +100,8 @@ export class LeaderElector {
   private async run(): Promise<void> {
     const signal = this.abort.signal;
     while (!signal.aborted && !this.leading) {
-      if (await this.tryAcquireOrRenew()) {
+      // A hung request must not stop a standby from campaigning.
+      if (await withTimeout(this.tryAcquireOrRenew(), this.timing.renewDeadlineMs, false)) {
         this.leading = true;
         // Won just as shutdown began: hold no work, `stop` hands the lease back.
         if (signal.aborted) return;
@@ -109,16 +119,18 @@ export class LeaderElector {
 
   private async renewLoop(): Promise<void> {
     const signal = this.abort.signal;
-    let lastRenewed = Date.now();
+    // Measured on a monotonic clock: a wall-clock step must neither end nor extend leadership.
+    let lastRenewed = this.monotonicNow();
     while (!signal.aborted) {
       await sleep(this.timing.retryPeriodMs, signal);
       if (signal.aborted) return;
-      const remaining = this.timing.renewDeadlineMs - (Date.now() - lastRenewed);
-      if (await withTimeout(this.tryAcquireOrRenew(), remaining)) {
-        lastRenewed = Date.now();
+      const remaining = this.timing.renewDeadlineMs - (this.monotonicNow() - lastRenewed);
+      // A hung request must not let a leader outlive its renew deadline.
+      if (await withTimeout(this.tryAcquireOrRenew(), remaining, false)) {
+        lastRenewed = this.monotonicNow();
         continue;
       }
-      if (renewalExpired(lastRenewed, Date.now(), this.timing) || !this.holdsObservedLease()) {
+      if (renewalExpired(lastRenewed, this.monotonicNow(), this.timing) || !this.holdsObservedLease()) {
         this.leading = false;
         this.options.logger.error("leadership lost", {
           lease: this.leaseRef(),
@@ -136,9 +148,10 @@ export class LeaderElector {
   }
 
   private async tryAcquireOrRenew(): Promise<boolean> {
-    const now = Date.now();
     try {
       const lease = await this.read();
+      // Taken after the read, as client-go does: a slow GET must not make the lease look older than it is.
+      const now = this.now();
       if (lease) this.noteObserved(lease, now);
       const decision = decide(this.options.identity, this.observation, now);
       if (decision.action === "wait") return false;
@@ -197,7 +210,7 @@ export class LeaderElector {
   private async release(): Promise<void> {
     if (!this.lease || !this.observation) return;
     try {
-      this.lease = await this.replace(this.lease, releasedRecord(this.observation.record, Date.now()));
+      this.lease = await this.replace(this.lease, releasedRecord(this.observation.record, this.now()));
       this.options.logger.info("lease released", { lease: this.leaseRef() });
     } catch (err) {
       this.options.logger.warn("lease release failed", { lease: this.leaseRef(), error: errorMessage(err) });
@@ -211,16 +224,4 @@ export class LeaderElector {
   private leaseRef(): string {
     return `${this.options.leaseNamespace}/${this.options.leaseName}`;
   }
-}
-
-/** A hung request must not let a leader outlive its renew deadline. */
-function withTimeout(attempt: Promise<boolean>, ms: number): Promise<boolean> {
-  if (ms <= 0) return Promise.resolve(false);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), ms);
-    void attempt.then((ok) => {
-      clearTimeout(timer);
-      resolve(ok);
-    });
-  });
 }
