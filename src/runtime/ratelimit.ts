@@ -37,6 +37,12 @@ export function initialBucket(policy: BucketPolicy, now: number): BucketState {
   return { tokens: policy.burst, updatedAt: now };
 }
 
+/** Tokens in the bucket at `now`: refilled at `qps` since the last update, never above the burst. */
+export function refilledTokens(state: BucketState, policy: BucketPolicy, now: number): number {
+  const elapsed = Math.max(0, now - state.updatedAt);
+  return Math.min(policy.burst, state.tokens + (elapsed / 1000) * policy.qps);
+}
+
 /**
  * Reserves one token and tells how long the caller must wait for it. Tokens
  * may go negative: that is a queue of reservations, each served in turn, as
@@ -47,9 +53,7 @@ export function reserveToken(
   policy: BucketPolicy,
   now: number,
 ): { state: BucketState; waitMs: number } {
-  const elapsed = Math.max(0, now - state.updatedAt);
-  const refilled = Math.min(policy.burst, state.tokens + (elapsed / 1000) * policy.qps);
-  const tokens = refilled - 1;
+  const tokens = refilledTokens(state, policy, now) - 1;
   const waitMs = tokens >= 0 ? 0 : Math.ceil((-tokens / policy.qps) * 1000);
   return { state: { tokens, updatedAt: now }, waitMs };
 }
@@ -93,8 +97,7 @@ export function tryTakeToken(
   policy: BucketPolicy,
   now: number,
 ): { state: BucketState; allowed: boolean } {
-  const elapsed = Math.max(0, now - state.updatedAt);
-  const tokens = Math.min(policy.burst, state.tokens + (elapsed / 1000) * policy.qps);
+  const tokens = refilledTokens(state, policy, now);
   if (tokens < 1) return { state: { tokens, updatedAt: now }, allowed: false };
   return { state: { tokens: tokens - 1, updatedAt: now }, allowed: true };
 }

@@ -3,6 +3,7 @@ import {
   backoffDelay,
   initialBucket,
   RateLimiter,
+  refilledTokens,
   reserveToken,
   tryTakeToken,
   type BucketPolicy,
@@ -49,6 +50,22 @@ describe("token bucket", () => {
     expect(reserveToken(state, policy, 100).waitMs).toBe(0);
     const later = reserveToken(state, policy, 60_000);
     expect(later.state.tokens).toBe(2);
+  });
+
+  it.each([
+    ["no time passed", { tokens: 1, updatedAt: 0 }, 0, 1],
+    ["refills at qps", { tokens: 0, updatedAt: 0 }, 150, 1.5],
+    ["a debt is paid back first", { tokens: -2, updatedAt: 0 }, 100, -1],
+    ["capped at the burst", { tokens: 2, updatedAt: 0 }, 60_000, 3],
+    ["a clock going back refills nothing", { tokens: 1, updatedAt: 500 }, 0, 1],
+  ])("refilledTokens: %s", (_case, state, now, tokens) => {
+    expect(refilledTokens(state, policy, now)).toBeCloseTo(tokens, 9);
+  });
+
+  it("reserveToken and tryTakeToken agree on the refill", () => {
+    const state = { tokens: 0.5, updatedAt: 0 };
+    expect(reserveToken(state, policy, 50).state.tokens).toBeCloseTo(0, 9);
+    expect(tryTakeToken(state, policy, 50).state.tokens).toBeCloseTo(0, 9);
   });
 
   it("tryTakeToken refuses without running into debt", () => {
