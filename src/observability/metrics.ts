@@ -5,7 +5,8 @@ import type { QueueObserver } from "../runtime/workqueue.js";
 const queueBuckets = [1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1, 10, 100, 1000];
 const reconcileBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 30, 60];
 
-export type ReconcileResult = "success" | "error" | "requeue" | "requeue_after";
+/** "requeue_after" for a `requeueAfter` result; there is no bare "requeue" (no `Requeue: true` here). */
+export type ReconcileResult = "success" | "error" | "requeue_after";
 
 /**
  * The controller-runtime and client-go metric names, so dashboards and alerts

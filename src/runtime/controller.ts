@@ -64,10 +64,6 @@ export class Controller {
     this.queue = options.queue ?? new WorkQueue({ observer: options.metrics?.queueObserver(options.name) });
   }
 
-  get started(): boolean {
-    return this.unsubscribe !== undefined;
-  }
-
   /** Starts the workers; called once this instance leads. */
   start(): void {
     if (this.unsubscribe) return;
