@@ -50,10 +50,6 @@ export class WorkQueue {
     return this.processing.size;
   }
 
-  get isShuttingDown(): boolean {
-    return this.shuttingDown;
-  }
-
   add(key: string): void {
     if (this.shuttingDown || this.dirty.has(key)) return;
     this.observer?.added();
@@ -91,7 +87,7 @@ export class WorkQueue {
     return this.limiter.retries(key);
   }
 
-  /** The next key to work on, or undefined once shut down and drained of queued keys. */
+  /** The next key to work on, or undefined once shut down (keys still queued are dropped, not handed out). */
   get(): Promise<string | undefined> {
     const key = this.take();
     if (key !== undefined || this.shuttingDown) return Promise.resolve(key);

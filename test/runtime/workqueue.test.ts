@@ -139,6 +139,14 @@ describe("WorkQueue", () => {
     expect(await queue.get()).toBeUndefined();
   });
 
+  it("drops keys still queued at shutDown instead of handing them out", async () => {
+    const { queue } = setup();
+    queue.add("ns/a");
+    queue.add("ns/b");
+    queue.shutDown();
+    expect(await queue.get()).toBeUndefined();
+  });
+
   it("drained resolves once in-flight keys are done", async () => {
     const { queue } = setup();
     queue.add("ns/a");
