@@ -13,7 +13,7 @@ export interface ReconcileContext {
   /** Carries controller, key and reconcileID on every line. */
   logger: Logger;
   reconcileId: string;
-  /** Aborted when the shutdown grace period runs out. */
+  /** Aborted when the shutdown grace period runs out, and at once when leadership is lost. */
   signal: AbortSignal;
   status: StatusWriter;
   events: EventSink;
@@ -27,7 +27,8 @@ export type ReconcileResult = { requeueAfter?: number } | void;
 /**
  * Level-triggered: called with the key and the cached object (undefined once
  * deleted). Return `requeueAfter` to be called again later; throw to be
- * retried with backoff, or throw a TerminalError to stop retrying.
+ * retried with backoff, or throw a TerminalError to skip the retry (the
+ * periodic resync still runs the key again).
  */
 export type Reconciler = (
   key: string,
@@ -171,7 +172,7 @@ export class Controller {
     const { name, metrics } = this.options;
     metrics?.reconcileErrors.inc({ controller: name });
     if (isTerminal(err)) {
-      // Not retried: only a change to the object (a new event) brings the key back.
+      // No backoff retry: a change to the object, or the periodic resync, brings the key back.
       this.queue.forget(key);
       metrics?.terminalErrors.inc({ controller: name });
       logger.error("reconcile failed terminally", { error: err });

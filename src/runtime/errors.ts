@@ -1,6 +1,7 @@
 /**
  * A failure that retrying cannot fix (an invalid spec, a refused credential):
- * the key is not requeued until the object changes again.
+ * the key gets no backoff retry; it runs again when the object changes, or on
+ * the informer's periodic resync.
  */
 export class TerminalError extends Error {
   override readonly name = "TerminalError";

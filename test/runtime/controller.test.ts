@@ -117,6 +117,20 @@ describe("Controller", () => {
     expect(await metricValue(metrics, "controller_runtime_terminal_reconcile_errors_total", {})).toBe(1);
   });
 
+  it("runs a terminally failed key again on the periodic resync, as documented", async () => {
+    let calls = 0;
+    const { cache, controller } = setup(async () => {
+      calls += 1;
+      throw new TerminalError("spec is invalid");
+    });
+    cache.put("a");
+    controller.start();
+    await until(() => calls === 1);
+    cache.handlers.forEach((h) => h.resync(cache.get("ns/a")!));
+    await until(() => calls === 2);
+    await controller.stop(1000);
+  });
+
   it("honours requeueAfter", async () => {
     const times: number[] = [];
     const { cache, controller, metrics } = setup(async () => {
