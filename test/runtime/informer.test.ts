@@ -49,6 +49,43 @@ describe("Informer restart backoff", () => {
     expect(lists).toBeGreaterThanOrEqual(6);
   });
 
+  it("starts the backoff over once a watch delivered an event", async () => {
+    let watches = 0;
+    const api = await fakeApiServer((_req, res) => {
+      watches += 1;
+      if (watches !== 4)
+        return sendJson(res, 500, { kind: "Status", apiVersion: "v1", status: "Failure", code: 500 });
+      res.writeHead(200, { "Content-Type": "application/json" });
+      const obj = { metadata: { name: "a", namespace: "ns", resourceVersion: "2" } };
+      res.end(`${JSON.stringify({ type: "ADDED", object: obj })}\n`);
+    });
+    const resource = {
+      kubeConfig: api.kubeConfig,
+      collectionPath: () => "/apis/test.example/v1/widgets",
+      list: async () => ({ items: [], resourceVersion: "1" }),
+    } as unknown as ResourceClient;
+    const delays: number[] = [];
+    const logger = {
+      warn: (_msg: string, meta: { retryInMs: number }) => delays.push(meta.retryInMs),
+      info: () => undefined,
+      error: () => undefined,
+    };
+    const informer = new Informer({
+      resource,
+      namespace: undefined,
+      logger: logger as never,
+      restartBackoff: { baseDelayMs: 2, maxDelayMs: 60_000 },
+      random: () => 0.5,
+    });
+    cleanup.push(async () => {
+      await informer.stop();
+      await api.close();
+    });
+    informer.start();
+    await eventually(async () => delays.length >= 5, 20_000);
+    expect(delays.slice(0, 5)).toEqual([2, 4, 8, 2, 4]);
+  });
+
   it.each([
     [0, 800],
     [0.5, 1000],
