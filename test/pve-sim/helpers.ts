@@ -211,3 +211,18 @@ export async function probe(address: string, port = 636): Promise<Record<string,
     s.on("error", reject);
   });
 }
+
+/** The runbook's realm settings, as the /access/domains API takes them. */
+export const SEED_REALM = {
+  realm: "ldap",
+  type: "ldap",
+  base_dn: "dc=example,dc=com",
+  user_attr: "uid",
+  default: 1,
+  server1: "ldap1",
+  server2: "ldap2",
+  mode: "ldaps",
+  verify: 0,
+  sync_attributes: "email=mail",
+  "sync-defaults-options": "scope=both",
+};

@@ -7,7 +7,7 @@ import { LookupStream } from "../failover-client/stream.js";
 import { ldapClient, ldapsearch } from "../gateway/ldap-tools.js";
 import { queriesWithMembers } from "../testenv/management-schema.js";
 import { startPostgres, type TestPostgres } from "../testenv/postgres.js";
-import { call, createCt, ok, runTask } from "./helpers.js";
+import { call, createCt, ok, runTask, SEED_REALM } from "./helpers.js";
 import { attachLdapSite, LDAP_GATEWAY_IMAGE, ldapGatewayImage, type LdapSite } from "./ldap-site.js";
 import { PveSimulator } from "./simulator.js";
 
@@ -17,20 +17,6 @@ let site: LdapSite;
 const NODE = "pve1";
 const VMID = { ldap1: 9101, ldap2: 9102 } as const;
 type Name = keyof typeof VMID;
-
-const SEED_REALM = {
-  realm: "ldap",
-  type: "ldap",
-  base_dn: "dc=example,dc=com",
-  user_attr: "uid",
-  default: 1,
-  server1: "ldap1",
-  server2: "ldap2",
-  mode: "ldaps",
-  verify: 0,
-  sync_attributes: "email=mail",
-  "sync-defaults-options": "scope=both",
-};
 
 /** The container env the operator would set: the seed's variables for this server. */
 function gatewayEnv(name: Name, queries: Record<string, string> = db.seed.queries): string {

@@ -1,25 +1,10 @@
 // /access/domains in the simulator: parameters, defaults, validation, digest and messages of the
 // reference (no LDAP server needed here; the sync is in realm-sync.test.ts).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { call, ok } from "./helpers.js";
+import { call, ok, SEED_REALM } from "./helpers.js";
 import { PveSimulator } from "./simulator.js";
 
 let sim: PveSimulator;
-
-/** The seed's realm settings (shared/seed/deploying-ldap-servers.md), as the API takes them. */
-const SEED_REALM = {
-  realm: "ldap",
-  type: "ldap",
-  base_dn: "dc=example,dc=com",
-  user_attr: "uid",
-  default: 1,
-  server1: "ldap1",
-  server2: "ldap2",
-  mode: "ldaps",
-  verify: 0,
-  sync_attributes: "email=mail",
-  "sync-defaults-options": "scope=both",
-};
 
 beforeAll(async () => {
   // The realm routes are part of every simulator (registered in simulator.ts).
