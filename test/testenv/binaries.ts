@@ -79,7 +79,7 @@ export function ensureBinaries({
   mkdirSync(dir, { recursive: true });
   const started = Date.now();
   log(
-    `building kube-apiserver ${kubernetesVersion} and etcd ${etcdVersion} from Go modules (first run only; ~15-25 min on 2 cores)...`,
+    `building kube-apiserver ${kubernetesVersion} and etcd ${etcdVersion} from Go modules (first run only; 8-15 min on 2 cores)...`,
   );
   for (const [pkg, out] of [
     ["k8s.io/kubernetes/cmd/kube-apiserver", binaries.kubeApiserver],
