@@ -16,6 +16,23 @@ export interface RouteContext {
 
 export type Handler = (ctx: RouteContext) => unknown;
 
+/**
+ * A result with attributes beside `data` in the response body, as PVE's `set_result_attrib` adds them
+ * (`total` of a task list or a task log).
+ */
+export class WithAttributes {
+  constructor(
+    readonly data: unknown,
+    readonly attributes: Record<string, unknown>,
+  ) {}
+}
+
+/** The JSON body of a successful call: `{data}`, plus the handler's result attributes. */
+export function successBody(result: unknown): Record<string, unknown> {
+  if (result instanceof WithAttributes) return { ...result.attributes, data: result.data ?? null };
+  return { data: result ?? null };
+}
+
 export interface RouteOptions {
   /** Whether the route needs authentication (default true). */
   auth?: boolean;

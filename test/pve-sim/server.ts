@@ -10,7 +10,7 @@ import type { Cert } from "./cert.js";
 import { requireNode, type SimCore } from "./core.js";
 import { PveError } from "./errors.js";
 import { maskParams } from "./requestlog.js";
-import type { Router } from "./router.js";
+import { successBody, type Router } from "./router.js";
 
 const API_PREFIX = "/api2/json";
 export const ADMIN_PREFIX = "/sim";
@@ -225,7 +225,7 @@ export class SimServer {
         this.dropResponse(res, drop.mode ?? "reset");
         return;
       }
-      send(res, 200, { data: data ?? null });
+      send(res, 200, successBody(data));
     } catch (e) {
       const err = asPveError(e);
       if (fault === "drop") {
