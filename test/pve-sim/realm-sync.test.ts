@@ -201,7 +201,9 @@ describe("realm sync", () => {
       "check-connection": 1,
     });
     expect(bad.status).toBe(500);
-    expect(bad.reason).toMatch(/^LDAP connect failed - nosuchhost: name resolution failed/);
+    expect(bad.reason).toMatch(
+      /^add auth server failed: LDAP connect failed - nosuchhost: name resolution failed/,
+    );
     expect((await call(sim, "GET", "/access/domains/ldap-check")).status).toBe(500);
     await ok(sim, "POST", "/access/domains", {
       ...SEED_REALM,

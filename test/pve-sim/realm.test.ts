@@ -1,7 +1,7 @@
 // /access/domains in the simulator: parameters, defaults, validation, digest and messages of the
 // reference (no LDAP server needed here; the sync is in realm-sync.test.ts).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { call, ok, SEED_REALM } from "./helpers.js";
+import { call, ok, SEED_REALM, type Params } from "./helpers.js";
 import { PveSimulator } from "./simulator.js";
 
 let sim: PveSimulator;
@@ -46,8 +46,8 @@ describe("/access/domains", () => {
     for (const realm of ["ldap", "pam"]) {
       const r = await call(sim, "POST", "/access/domains", { ...SEED_REALM, realm });
       expect(r.status).toBe(500);
-      expect(r.reason).toBe(`domain '${realm}' already exists`);
-      expect(r.body.message).toBe(`domain '${realm}' already exists\n`);
+      expect(r.reason).toBe(`add auth server failed: domain '${realm}' already exists`);
+      expect(r.body.message).toBe(`add auth server failed: domain '${realm}' already exists\n`);
     }
   });
 
@@ -71,13 +71,6 @@ describe("/access/domains", () => {
       server1: "invalid format - value does not look like a valid address: not a host",
       base_dn: "value does not match the regex pattern",
       user_classes: "invalid format - value 'person!' does not look like a simple ldap attribute name",
-      user_attr: "property is missing and it is not optional",
-    });
-    const missing = await call(sim, "POST", "/access/domains", { realm: "r2", type: "ldap" });
-    expect(missing.body.errors).toEqual({
-      server1: "property is missing and it is not optional",
-      base_dn: "property is missing and it is not optional",
-      user_attr: "property is missing and it is not optional",
     });
     const bad = await call(sim, "POST", "/access/domains", { ...SEED_REALM, realm: "1bad" });
     expect(bad.body.errors).toEqual({ realm: "invalid format - value does not look like a valid realm" });
@@ -104,23 +97,23 @@ describe("/access/domains", () => {
     expect(cfg).not.toHaveProperty("server2");
     const stale = await call(sim, "PUT", "/access/domains/ldap-b", { comment: "x", digest });
     expect(stale.status).toBe(500);
-    expect(stale.reason).toBe("detected modified configuration - file changed by other user? Try again.");
+    expect(stale.reason).toBe(
+      "update auth server failed: detected modified configuration - file changed by other user? Try again.",
+    );
     const withType = await call(sim, "PUT", "/access/domains/ldap-b", { type: "ldap" });
     expect(withType.status).toBe(400);
     expect(withType.body.errors).toHaveProperty("type");
     const both = await call(sim, "PUT", "/access/domains/ldap-b", { comment: "y", delete: "comment" });
     expect(both.body.errors).toEqual({ delete: "cannot set and delete 'comment' at the same time" });
     const req = await call(sim, "PUT", "/access/domains/ldap-b", { delete: "server1" });
-    expect(req.reason).toBe("cannot delete required option 'server1'");
-    const none = await call(sim, "PUT", "/access/domains/nope", { comment: "x" });
-    expect(none.reason).toBe("domain 'nope' does not exist");
+    expect(req.reason).toBe("update auth server failed: cannot delete required option 'server1'");
   });
 
   it("deletes realms, not built-in ones", async () => {
     expect(await ok(sim, "DELETE", "/access/domains/ldap-b")).toBeNull();
     expect((await call(sim, "GET", "/access/domains/ldap-b")).reason).toBe("domain 'ldap-b' does not exist");
     expect((await call(sim, "DELETE", "/access/domains/ldap-b")).reason).toBe(
-      "domain 'ldap-b' does not exist",
+      "delete auth server failed: authentication domain 'ldap-b' does not exist",
     );
     expect((await call(sim, "DELETE", "/access/domains/pam")).status).toBe(500);
   });
@@ -163,5 +156,113 @@ describe("/access/domains", () => {
       { authorization: token.authorization },
     );
     expect(denied.reason).toBe("Permission check failed (/access/groups, User.Modify)");
+  });
+});
+
+describe("facts: realms (reference: More facts read from the sources)", () => {
+  const create = (realm: string, extra: Params = {}) =>
+    call(sim, "POST", "/access/domains", { ...SEED_REALM, realm, default: 0, ...extra });
+  const read = async (realm: string) =>
+    (await ok(sim, "GET", `/access/domains/${realm}`)) as Record<string, unknown>;
+
+  it("GET re-prints property strings with sorted keys (sync-defaults-options)", async () => {
+    const written = "scope=both,enable-new=1,remove-vanished=acl;entry;properties";
+    expect((await create("sorted", { "sync-defaults-options": written })).status).toBe(200);
+    expect((await read("sorted"))["sync-defaults-options"]).toBe(
+      "enable-new=1,remove-vanished=acl;entry;properties,scope=both",
+    );
+    await ok(sim, "PUT", "/access/domains/sorted", { "sync-defaults-options": "scope=users,enable-new=yes" });
+    expect((await read("sorted"))["sync-defaults-options"]).toBe("enable-new=1,scope=users");
+    // The deprecated full/purge are stored as remove-vanished.
+    await ok(sim, "PUT", "/access/domains/sorted", { "sync-defaults-options": "scope=both,purge=1,full=1" });
+    expect((await read("sorted"))["sync-defaults-options"]).toBe(
+      "remove-vanished=entry;properties;acl,scope=both",
+    );
+  });
+
+  it("a PUT with nothing to change is HTTP 500 no options specified", async () => {
+    await create("unchanged");
+    const { digest } = (await read("unchanged")) as { digest: string };
+    for (const params of [{}, { digest }, { "check-connection": 0 }]) {
+      const r = await call(sim, "PUT", "/access/domains/unchanged", params);
+      expect([r.status, r.reason]).toEqual([500, "update auth server failed: no options specified"]);
+    }
+    // A new bind password alone is a change.
+    expect((await call(sim, "PUT", "/access/domains/unchanged", { password: "s3cret" })).status).toBe(200);
+  });
+
+  it.each(["server1", "user_attr", "base_dn"])(
+    "missing %s on create is HTTP 500 add auth server failed: missing value for required option",
+    async (option) => {
+      const r = await create(`miss-${option.replace("_", "")}`, { [option]: undefined });
+      expect(r.status).toBe(500);
+      expect(r.reason).toBe(`add auth server failed: missing value for required option '${option}'`);
+      expect(r.body.errors).toBeUndefined();
+    },
+  );
+
+  it("every realm write error carries its prefix (add, update, delete auth server failed)", async () => {
+    await create("prefixed");
+    const cases: [string, string, Params, string][] = [
+      [
+        "POST",
+        "/access/domains",
+        { ...SEED_REALM, realm: "prefixed" },
+        "add auth server failed: domain 'prefixed' already exists",
+      ],
+      [
+        "PUT",
+        "/access/domains/nope",
+        { comment: "x" },
+        "update auth server failed: domain 'nope' does not exist",
+      ],
+      [
+        "PUT",
+        "/access/domains/prefixed",
+        { comment: "x", digest: "0".repeat(40) },
+        "update auth server failed: detected modified configuration - file changed by other user? Try again.",
+      ],
+      [
+        "DELETE",
+        "/access/domains/nope",
+        {},
+        "delete auth server failed: authentication domain 'nope' does not exist",
+      ],
+    ];
+    for (const [method, path, params, reason] of cases) {
+      const r = await call(sim, method, path, params);
+      expect([r.status, r.reason, r.body.message]).toEqual([500, reason, `${reason}\n`]);
+    }
+  });
+
+  it("syncing an unknown realm is HTTP 400 with errors.realm", async () => {
+    const r = await call(sim, "POST", "/access/domains/nope/sync", { scope: "users" });
+    expect(r.status).toBe(400);
+    expect(r.body.errors).toEqual({ realm: "Realm does not exist." });
+  });
+
+  it("realm names: at least 2 characters, first a letter, at most 32", async () => {
+    const invalid = "invalid format - value does not look like a valid realm";
+    const bad: [string, string][] = [
+      ["a", invalid],
+      ["1x", invalid],
+      ["b".repeat(33), "value may only be 32 characters long"],
+    ];
+    for (const [realm, error] of bad) {
+      expect((await create(realm)).body.errors).toEqual({ realm: error });
+      for (const [method, path, params] of [
+        ["GET", `/access/domains/${realm}`, {}],
+        ["PUT", `/access/domains/${realm}`, { comment: "x" }],
+        ["DELETE", `/access/domains/${realm}`, {}],
+        ["POST", `/access/domains/${realm}/sync`, { scope: "users" }],
+      ] as const) {
+        const r = await call(sim, method, path, params);
+        expect([r.status, r.body.errors]).toEqual([400, { realm: error }]);
+      }
+    }
+    for (const realm of ["ab", `a${"1".repeat(31)}`]) {
+      expect((await create(realm)).status).toBe(200);
+      expect((await call(sim, "DELETE", `/access/domains/${realm}`)).status).toBe(200);
+    }
   });
 });

@@ -2,15 +2,16 @@
  * Authentication realms of the simulated cluster (`/access/domains`), the users and groups a realm sync
  * records (`/access/users`, `/access/groups`), and the sync task itself, which really queries the realm's
  * LDAP servers (realm-sync.ts). Parameters, defaults, validation, digest and messages follow
- * shared/reference/proxmox-ve-api.md ("LDAP realm"). The state lives in the simulator's `ext` room, so it
- * is persisted with the rest of the state file.
+ * shared/reference/proxmox-ve-api.md ("LDAP realm", and "Realms" under "More facts read from the sources":
+ * prefixed write errors, required options checked inside the lock, sorted property strings). The state
+ * lives in the simulator's `ext` room, so it is persisted with the rest of the state file.
  */
 import { createHash } from "node:crypto";
 import { Resolver } from "node:dns/promises";
 import { checkAnyPriv, checkPriv } from "./auth.js";
 import type { SimCore } from "./core.js";
-import { fail, paramError } from "./errors.js";
-import type { RouteContext } from "./router.js";
+import { fail, paramError, PveError } from "./errors.js";
+import { routeInput, type RouteContext } from "./router.js";
 import {
   DNS_NAME_RE,
   isIP,
@@ -106,6 +107,32 @@ function syncOptionsFormat(v: string): string | undefined {
   return undefined;
 }
 
+const BOOLEAN_SYNC_OPTIONS = new Set(["enable-new", "full", "purge"]);
+const TRUE_RE = /^(1|true|yes|on)$/i;
+
+/**
+ * `sync-defaults-options` as PVE stores and reads it back: parsed and printed again with sorted keys and
+ * booleans as 1/0; on writes the deprecated `full`/`purge` become `remove-vanished` (entry;properties,
+ * acl) unless that is given. The value has passed syncOptionsFormat.
+ */
+export function normaliseSyncOptions(value: string, dropDeprecated = true): string {
+  const parsed = parsePropertyString(value);
+  if (typeof parsed === "string") return value;
+  const opts = new Map(
+    [...parsed].map(([k, v]) => [k, BOOLEAN_SYNC_OPTIONS.has(k) ? (TRUE_RE.test(v) ? "1" : "0") : v]),
+  );
+  if (!opts.has("remove-vanished") && (opts.get("full") === "1" || opts.get("purge") === "1")) {
+    const vanished = [...(opts.get("full") === "1" ? ["entry", "properties"] : [])];
+    if (opts.get("purge") === "1") vanished.push("acl");
+    opts.set("remove-vanished", vanished.join(";"));
+  }
+  if (dropDeprecated) for (const k of ["full", "purge"]) opts.delete(k);
+  return [...opts.keys()]
+    .sort()
+    .map((k) => `${k}=${opts.get(k)!}`)
+    .join(",");
+}
+
 const str = (extra: Partial<ParamSpec> = {}): ParamSpec => ({ type: "string", optional: true, ...extra });
 const bool: ParamSpec = { type: "boolean", optional: true };
 
@@ -140,6 +167,9 @@ const LDAP_OPTIONS: Record<string, ParamSpec> = {
   "check-connection": bool,
 };
 
+/** Checked only when the config is checked, inside the lock: their absence is a 500, not a 400. */
+const REQUIRED_LDAP_OPTIONS = ["server1", "base_dn", "user_attr"] as const;
+
 const COMMON_OPTIONS: Record<string, ParamSpec> = {
   comment: str({ maxLength: 4096 }),
   default: bool,
@@ -151,6 +181,19 @@ const realmSpec: ParamSpec = {
   maxLength: 32,
   format: (v) => (REALM_RE.test(v) ? undefined : "value does not look like a valid realm"),
 };
+
+/**
+ * Runs a change of domains.cfg as PVE's lock_domain_config does: every error inside (not the parameter
+ * checks before) carries the operation's prefix, e.g. `add auth server failed: `.
+ */
+async function locked<T>(prefix: string, change: () => T | Promise<T>): Promise<T> {
+  try {
+    return await change();
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    throw new PveError(500, `${prefix}: ${message}`);
+  }
+}
 
 /** Keys that are not stored in the realm config. */
 const NOT_STORED = new Set(["realm", "password", "check-connection", "delete", "digest"]);
@@ -190,86 +233,109 @@ export function registerRealms(core: SimCore): void {
         realm: realmSpec,
         type: { type: "string", enum: ["ad", "ldap", "openid", "pam", "pve"] },
         ...COMMON_OPTIONS,
-        ...(type === "ldap" ? LDAP_OPTIONS : {}),
+        ...(type === "ldap" ? optionalAll(LDAP_OPTIONS) : {}),
       },
     };
     const p = validate(schema, c.input);
     const s = realmState(core);
     const realm = String(p["realm"]);
-    if (s.realms[realm]) throw fail(`domain '${realm}' already exists`);
-    if (type === "pam" || type === "pve") throw fail(`unable to create builtin type '${type}'`);
-    if (type !== "ldap") throw fail(`realm type '${type}' is not supported by the simulator`);
-    const cfg: RealmConfig = { type };
-    for (const [k, v] of Object.entries(p)) if (!NOT_STORED.has(k) && k !== "type") cfg[k] = v;
-    if (p["check-connection"]) await checkConnection(core, realm, cfg, p["password"]);
-    if (cfg["default"]) clearDefault(s);
-    else delete cfg["default"];
-    s.realms[realm] = cfg;
-    if (p["password"] !== undefined) s.passwords[realm] = String(p["password"]);
-    core.store.changed();
+    await locked("add auth server failed", async () => {
+      if (s.realms[realm]) throw fail(`domain '${realm}' already exists`);
+      if (type === "pam" || type === "pve") throw fail(`unable to create builtin type '${type}'`);
+      if (type !== "ldap") throw fail(`realm type '${type}' is not supported by the simulator`);
+      const cfg: RealmConfig = { type };
+      for (const [k, v] of Object.entries(p)) if (!NOT_STORED.has(k) && k !== "type") cfg[k] = v;
+      normaliseStored(cfg);
+      const missing = REQUIRED_LDAP_OPTIONS.find((k) => cfg[k] === undefined);
+      if (missing) throw fail(`missing value for required option '${missing}'`);
+      if (p["check-connection"]) await checkConnection(core, realm, cfg, p["password"]);
+      if (cfg["default"]) clearDefault(s);
+      else delete cfg["default"];
+      s.realms[realm] = cfg;
+      if (p["password"] !== undefined) s.passwords[realm] = String(p["password"]);
+      core.store.changed();
+    });
     return null;
   });
 
   r.get("/access/domains/{realm}", (c: RouteContext) => {
     const realm = c.params["realm"]!;
     checkAnyPriv(c.identity, `/access/realm/${realm}`, ["Realm.Allocate", "Sys.Audit"]);
+    routeInput(c, { properties: { realm: realmSpec } });
     const s = realmState(core);
     const cfg = s.realms[realm];
     if (!cfg) throw fail(`domain '${realm}' does not exist`);
-    return { ...cfg, digest: digest(s) };
+    const shown = { ...cfg };
+    if (typeof shown["sync-defaults-options"] === "string")
+      shown["sync-defaults-options"] = normaliseSyncOptions(shown["sync-defaults-options"], false);
+    return { ...shown, digest: digest(s) };
   });
 
   r.put("/access/domains/{realm}", async (c: RouteContext) => {
     const realm = c.params["realm"]!;
     checkPriv(c.identity, "/access/realm", ["Realm.Allocate"]);
     const s = realmState(core);
-    const cfg = s.realms[realm];
-    const ldap = cfg?.type === "ldap";
+    const builtin = s.realms[realm] !== undefined && s.realms[realm].type !== "ldap";
     const schema: Schema = {
       properties: {
         realm: realmSpec,
         ...COMMON_OPTIONS,
-        ...(ldap ? optionalAll(LDAP_OPTIONS) : {}),
+        ...(builtin ? {} : optionalAll(LDAP_OPTIONS)),
         delete: str({ maxLength: 4096 }),
         digest: str({ maxLength: 40 }),
       },
     };
     const p = validate(schema, { ...c.input, realm });
-    if (!cfg) throw fail(`domain '${realm}' does not exist`);
-    if (p["digest"] !== undefined && p["digest"] !== digest(s))
-      throw fail("detected modified configuration - file changed by other user? Try again.");
     const deletes = String(p["delete"] ?? "")
       .split(/[,;\s]+/)
       .filter(Boolean);
-    const next: RealmConfig = { ...cfg };
     for (const k of deletes) {
-      if (!(k in schema.properties) || NOT_STORED.has(k))
+      if (!(k in schema.properties) || (NOT_STORED.has(k) && k !== "password"))
         throw paramError({ delete: `invalid option '${k}'` });
       if (k in p) throw paramError({ delete: `cannot set and delete '${k}' at the same time` });
-      if (ldap && LDAP_OPTIONS[k]?.optional === false) throw fail(`cannot delete required option '${k}'`);
-      delete next[k];
     }
-    for (const [k, v] of Object.entries(p)) if (!NOT_STORED.has(k)) next[k] = v;
-    if (p["check-connection"]) await checkConnection(core, realm, next, p["password"] ?? s.passwords[realm]);
-    if (next["default"]) clearDefault(s);
-    else delete next["default"];
-    s.realms[realm] = next;
-    if (deletes.includes("password")) delete s.passwords[realm];
-    if (p["password"] !== undefined) s.passwords[realm] = String(p["password"]);
-    core.store.changed();
+    await locked("update auth server failed", async () => {
+      if (p["digest"] !== undefined && p["digest"] !== digest(s))
+        throw fail("detected modified configuration - file changed by other user? Try again.");
+      const cfg = s.realms[realm];
+      if (!cfg) throw fail(`domain '${realm}' does not exist`);
+      const changes = Object.keys(p).filter((k) => !NOT_STORED.has(k));
+      if (!deletes.length && !changes.length && p["password"] === undefined)
+        throw fail("no options specified");
+      const next: RealmConfig = { ...cfg };
+      for (const k of deletes) {
+        if (cfg.type === "ldap" && LDAP_OPTIONS[k]?.optional === false)
+          throw fail(`cannot delete required option '${k}'`);
+        delete next[k];
+      }
+      for (const k of changes) next[k] = p[k]!;
+      normaliseStored(next);
+      if (p["check-connection"])
+        await checkConnection(core, realm, next, p["password"] ?? s.passwords[realm]);
+      if (next["default"]) clearDefault(s);
+      else delete next["default"];
+      s.realms[realm] = next;
+      if (deletes.includes("password")) delete s.passwords[realm];
+      if (p["password"] !== undefined) s.passwords[realm] = String(p["password"]);
+      core.store.changed();
+    });
     return null;
   });
 
-  r.delete("/access/domains/{realm}", (c: RouteContext) => {
+  r.delete("/access/domains/{realm}", async (c: RouteContext) => {
     const realm = c.params["realm"]!;
     checkPriv(c.identity, "/access/realm", ["Realm.Allocate"]);
+    routeInput(c, { properties: { realm: realmSpec } });
     const s = realmState(core);
-    const cfg = s.realms[realm];
-    if (!cfg) throw fail(`domain '${realm}' does not exist`);
-    if (cfg.type === "pam" || cfg.type === "pve") throw fail(`can't remove builtin realm '${realm}'`);
-    delete s.realms[realm];
-    delete s.passwords[realm];
-    core.store.changed();
+    await locked("delete auth server failed", () => {
+      const cfg = s.realms[realm];
+      if (!cfg) throw fail(`authentication domain '${realm}' does not exist`);
+      // inferred text: PVE re-adds pam and pve whenever it reads domains.cfg.
+      if (cfg.type === "pam" || cfg.type === "pve") throw fail(`can't remove builtin realm '${realm}'`);
+      delete s.realms[realm];
+      delete s.passwords[realm];
+      core.store.changed();
+    });
     return null;
   });
 
@@ -293,8 +359,9 @@ export function registerRealms(core: SimCore): void {
     checkPriv(c.identity, "/access/groups", ["User.Modify"]);
     const s = realmState(core);
     const cfg = s.realms[realm];
-    if (!cfg) throw fail(`domain '${realm}' does not exist`);
-    if (cfg.type !== "ldap" && cfg.type !== "ad") throw fail(`Cannot sync realm of type '${cfg.type}'`);
+    if (!cfg) throw paramError({ realm: "Realm does not exist." });
+    if (cfg.type !== "ldap" && cfg.type !== "ad")
+      throw fail(`Cannot sync realm type '${cfg.type}'! Only LDAP/AD realms can be synced.`);
     const defaults = parsePropertyString(String(cfg["sync-defaults-options"] ?? ""));
     const def = typeof defaults === "string" ? new Map<string, string>() : defaults;
     const scope = p["scope"] ?? def.get("scope");
@@ -370,6 +437,12 @@ function optionalAll(specs: Record<string, ParamSpec>): Record<string, ParamSpec
   return Object.fromEntries(Object.entries(specs).map(([k, v]) => [k, { ...v, optional: true }]));
 }
 
+/** Stores property strings the way PVE prints them back (sorted keys). */
+function normaliseStored(cfg: RealmConfig): void {
+  if (typeof cfg["sync-defaults-options"] === "string")
+    cfg["sync-defaults-options"] = normaliseSyncOptions(cfg["sync-defaults-options"]);
+}
+
 function clearDefault(s: RealmState): void {
   for (const c of Object.values(s.realms)) delete c["default"];
 }
@@ -379,8 +452,8 @@ function realmOf(userid: string): string {
 }
 
 /**
- * Name resolution as the node does it: its DNS servers (`/nodes/{node}/dns`), the search domain tried first
- * for a bare name. DNS servers of the simulation that do not listen on port 53 are reached on their port.
+ * Name resolution as the node does it: its DNS servers (`/nodes/{node}/dns`), the search domains tried
+ * first for a bare name. DNS servers of the simulation that do not listen on port 53 are reached on their port.
  */
 export function nodeResolver(core: SimCore, node: string) {
   return async (host: string): Promise<string> => {
@@ -393,7 +466,9 @@ export function nodeResolver(core: SimCore, node: string) {
     if (!servers.length) throw new Error(`no DNS server configured on node '${node}'`);
     const resolver = new Resolver({ timeout: 1000, tries: 2 });
     resolver.setServers(servers);
-    const names = !host.includes(".") && dns.search ? [`${host}.${dns.search}`, host] : [host];
+    // Every search domain of resolv.conf, as the node's resolver tries them (GET shows only the first).
+    const domains = host.includes(".") ? [] : (dns.search ?? "").split(/\s+/).filter(Boolean);
+    const names = [...domains.map((d) => `${host}.${d}`), host];
     let last: unknown;
     for (const name of names) {
       try {
