@@ -1,0 +1,71 @@
+/**
+ * Which calls are repeated, and how. Only what is safe to repeat: reads, and PUTs of configuration (a PUT
+ * sets values; sending it twice leaves the same state). A POST or DELETE (create, start, stop, shutdown,
+ * delete, pull, sync, realm create) is sent once: when its outcome is unknown the caller observes Proxmox.
+ */
+import pRetry from "p-retry";
+import { ProxmoxError, proxmoxError, type CallContext } from "./errors.js";
+
+export interface RetryPolicy {
+  /** Repeats after the first attempt (0: none). */
+  retries: number;
+  /** Delay before the first repeat; each next one is `factor` times longer, up to `maxTimeoutMs`. */
+  minTimeoutMs: number;
+  maxTimeoutMs: number;
+  factor: number;
+  /** Randomise each delay (x1 to x2) so clients that failed together do not retry together. */
+  jitter: boolean;
+  /** Give up repeating once this much time has passed since the first attempt. */
+  maxRetryTimeMs: number;
+}
+
+export const DEFAULT_RETRY: RetryPolicy = {
+  retries: 4,
+  minTimeoutMs: 250,
+  maxTimeoutMs: 4_000,
+  factor: 2,
+  jitter: true,
+  maxRetryTimeMs: 30_000,
+};
+
+/** The configuration PUTs the operator makes: container config, realm, node DNS. */
+const CONFIG_PUTS = [
+  /^\/nodes\/[^/]+\/lxc\/[^/]+\/config$/,
+  /^\/access\/domains\/[^/]+$/,
+  /^\/nodes\/[^/]+\/dns$/,
+];
+
+/** Whether a call may be repeated after a transient failure (path below /api2/json). */
+export function isRetryable(method: string, path: string): boolean {
+  const m = method.toUpperCase();
+  if (m === "GET") return true;
+  if (m === "PUT") return CONFIG_PUTS.some((re) => re.test(path));
+  return false;
+}
+
+/** Runs `attempt` and repeats it on transient ProxmoxErrors, within the policy; stops when `signal` fires. */
+export async function withRetries<T>(
+  attempt: () => Promise<T>,
+  policy: RetryPolicy,
+  ctx: CallContext,
+  signal?: AbortSignal,
+): Promise<T> {
+  try {
+    return await pRetry(attempt, {
+      retries: policy.retries,
+      factor: policy.factor,
+      minTimeout: policy.minTimeoutMs,
+      maxTimeout: policy.maxTimeoutMs,
+      randomize: policy.jitter,
+      maxRetryTime: policy.maxRetryTimeMs,
+      signal,
+      unref: true,
+      shouldRetry: ({ error }) => error instanceof ProxmoxError && error.transient && !signal?.aborted,
+    });
+  } catch (e) {
+    // Cancelled while waiting between attempts: say so in the client's own terms.
+    if (!(e instanceof ProxmoxError) && signal?.aborted)
+      throw proxmoxError(ctx, { type: "network", sent: false, cancelled: true });
+    throw e;
+  }
+}
