@@ -159,3 +159,76 @@ export class TaskManager {
     }
   }
 }
+
+/** The classes `statusfilter` selects, as PVE's upid_normalize_status_type sorts exit statuses into them. */
+export const STATUS_TYPES = ["ok", "warning", "error", "unknown"] as const;
+export type StatusType = (typeof STATUS_TYPES)[number];
+
+/** The class of an exit status; a running task has none yet and counts as unknown. */
+export function statusType(exitstatus: string | undefined): StatusType {
+  if (!exitstatus || exitstatus === "unexpected status") return "unknown";
+  if (exitstatus === "OK") return "ok";
+  if (/^WARNINGS: \d+$/.test(exitstatus)) return "warning";
+  return "error";
+}
+
+/** PVE's split_list: NUL-separated when there is a NUL, else separated by commas, semicolons and spaces. */
+function splitList(s: string): string[] {
+  return (s.includes("\0") ? s.split("\0") : s.split(/[\s,;]+/)).map((x) => x.trim()).filter(Boolean);
+}
+
+/** The format check of `statusfilter` (pve-task-status-type-list): the error text, undefined when fine. */
+export function statusFilterFormat(value: string): string | undefined {
+  const bad = splitList(value).find((x) => !/^(ok|error|warning|unknown)$/i.test(x));
+  return bad === undefined ? undefined : `invalid status '${bad}'`;
+}
+
+/** The classes a task list shows: `errors=1` leaves out ok and overrides `statusfilter`. */
+export function wantedStatusTypes(statusfilter: string | undefined, errors: boolean): Set<StatusType> {
+  if (errors) return new Set(STATUS_TYPES.filter((t) => t !== "ok"));
+  if (statusfilter === undefined) return new Set(STATUS_TYPES);
+  return new Set(splitList(statusfilter).map((x) => x.toLowerCase() as StatusType));
+}
+
+export interface TaskListQuery {
+  source: "archive" | "active" | "all";
+  statusTypes: ReadonlySet<StatusType>;
+  /** The caller's visibility and the plain filters (user, type, vmid, since, until). */
+  matches: (t: TaskState) => boolean;
+  start: number;
+  limit: number;
+}
+
+/** One page of a list and, as PVE's `total` result attribute, the count of every match. */
+export interface Page<T> {
+  total: number;
+  items: T[];
+}
+
+/**
+ * GET /nodes/{node}/tasks: the running tasks first when the source takes active ones, then the archive of
+ * ended tasks, newest first. `total` counts every match, also those before `start` and after `limit`.
+ */
+export function selectTasks(tasks: readonly TaskState[], q: TaskListQuery): Page<TaskState> {
+  const newestFirst = [...tasks].reverse();
+  const active = q.source === "archive" ? [] : newestFirst.filter((t) => t.status === "running");
+  const archive = q.source === "active" ? [] : newestFirst.filter((t) => t.status === "stopped");
+  const matching = [...active, ...archive].filter(
+    (t) => q.matches(t) && q.statusTypes.has(statusType(t.exitstatus)),
+  );
+  return { total: matching.length, items: matching.slice(q.start, q.start + q.limit) };
+}
+
+/**
+ * GET .../tasks/{upid}/log: lines numbered from 1, `limit=0` reads to the end, and an empty log reads as
+ * the one line `no content` (PVE's dump_logfile).
+ */
+export function logPage(
+  lines: readonly string[],
+  start: number,
+  limit: number,
+): Page<{ n: number; t: string }> {
+  if (lines.length === 0) return { total: 1, items: [{ n: 1, t: "no content" }] };
+  const end = limit === 0 ? lines.length : start + limit;
+  return { total: lines.length, items: lines.slice(start, end).map((t, i) => ({ n: start + i + 1, t })) };
+}

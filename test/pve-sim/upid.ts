@@ -32,3 +32,21 @@ export function parseUpid(s: string): Upid | undefined {
     user: m[8]!,
   };
 }
+
+/** A token id: `user@realm!name`, the name starting with a letter (PVE's pve_verify_tokenid). */
+const TOKEN_ID_RE = /^([^\s:/]+@[A-Za-z][A-Za-z0-9.\-_]+)!([A-Za-z][A-Za-z0-9.\-_]+)$/;
+
+/**
+ * What a task shows of the caller recorded in its UPID: the UPID keeps the whole `user@realm!token`, the
+ * task status and task lists show the token's owner as `user` and its name as `tokenid` (PVE's
+ * split_tokenid in PVE::API2::Tasks).
+ */
+export function splitAuthid(authid: string): { user: string; tokenid?: string } {
+  const m = TOKEN_ID_RE.exec(authid);
+  return m ? { user: m[1]!, tokenid: m[2]! } : { user: authid };
+}
+
+/** Whether `caller` sees the task of `starter` without Sys.Audit: a token its own, a user its own and its tokens'. */
+export function ownsTask(starter: string, caller: string): boolean {
+  return starter === caller || splitAuthid(starter).user === caller;
+}
