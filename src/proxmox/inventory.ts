@@ -30,7 +30,7 @@ export interface InventorySnapshot {
 }
 
 /** The fields of an entry whose change a pair cares about. */
-export const WATCHED_FIELDS = ["type", "name", "node", "lock", "tags"] as const;
+export const WATCHED_FIELDS = ["type", "name", "node", "status", "lock", "tags"] as const;
 export type WatchedField = (typeof WATCHED_FIELDS)[number];
 
 export type ContainerChange =
