@@ -1,6 +1,6 @@
 import { Watch } from "@kubernetes/client-node";
 import type { Logger } from "winston";
-import { sleep } from "./clock.js";
+import { sleep, startTimer, unrefTimers, type Timer } from "./clock.js";
 import { errorMessage, httpStatus } from "./errors.js";
 import { backoffDelay, type BackoffPolicy } from "./ratelimit.js";
 import { objectKey, type KubeObject, type ResourceClient } from "./resource.js";
@@ -51,7 +51,7 @@ export class Informer {
   private readonly handlers: InformerHandlers[] = [];
   private readonly abort = new AbortController();
   private running: Promise<void> | undefined;
-  private resyncTimer: NodeJS.Timeout | undefined;
+  private resyncTimer: Timer | undefined;
   private synced = false;
   private lastResourceVersion = "";
   private restarts = 0;
@@ -107,14 +107,26 @@ export class Informer {
   start(): void {
     if (this.running) return;
     this.running = this.run();
-    this.resyncTimer = setInterval(() => this.resyncAll(), this.opts.resyncPeriodMs);
-    this.resyncTimer.unref();
+    this.scheduleResync();
   }
 
   async stop(): Promise<void> {
     this.abort.abort();
-    clearInterval(this.resyncTimer);
+    this.resyncTimer?.cancel();
     await this.running;
+  }
+
+  /** Re-armed after each resync rather than an interval, which Node cannot hold past ~24.8 days. */
+  private scheduleResync(): void {
+    if (this.abort.signal.aborted) return;
+    this.resyncTimer = startTimer(
+      () => {
+        this.resyncAll();
+        this.scheduleResync();
+      },
+      this.opts.resyncPeriodMs,
+      unrefTimers,
+    );
   }
 
   resyncAll(): void {
@@ -197,17 +209,17 @@ export class Informer {
       const finish = (end: WatchEnd | Error): void => {
         if (settled) return;
         settled = true;
-        clearTimeout(watchdog);
+        watchdog.cancel();
         this.abort.signal.removeEventListener("abort", onStop);
         request?.abort();
         if (end instanceof Error) reject(end);
         else resolve(end);
       };
       const onStop = (): void => finish("stopped");
-      let watchdog = setTimeout(() => finish("stalled"), watchdogMs);
+      let watchdog = startTimer(() => finish("stalled"), watchdogMs);
       const alive = (): void => {
-        clearTimeout(watchdog);
-        watchdog = setTimeout(() => finish("stalled"), watchdogMs);
+        watchdog.cancel();
+        watchdog = startTimer(() => finish("stalled"), watchdogMs);
       };
       this.abort.signal.addEventListener("abort", onStop, { once: true });
       const params = {
