@@ -1,7 +1,14 @@
-import { CoordinationV1Api, V1MicroTime, type KubeConfig, type V1Lease } from "@kubernetes/client-node";
+import {
+  CoordinationV1Api,
+  Observable,
+  V1MicroTime,
+  type ConfigurationOptions,
+  type KubeConfig,
+  type V1Lease,
+} from "@kubernetes/client-node";
 import type { Logger } from "winston";
 import { performance } from "node:perf_hooks";
-import { sleep, withTimeout } from "./clock.js";
+import { sleep, withDeadline } from "./clock.js";
 import { errorMessage, isConflict, isNotFound } from "./errors.js";
 import {
   decide,
@@ -28,10 +35,29 @@ export interface LeaderElectorOptions {
   /** Leadership lost without a release: the process must stop working at once. */
   onStoppedLeading(): void;
   onLeaderChange?(holder: string): void;
-  /** Wall-clock time, written into the lease record. */
+  /** Wall-clock time, written into the lease record and never used to judge it. */
   now?: () => number;
-  /** A clock that never jumps, for the renew deadline; performance.now() unless a test stands in. */
+  /**
+   * A clock that never jumps, for the renew deadline and for a held lease's
+   * expiry; performance.now() unless a test stands in.
+   */
   monotonicNow?: () => number;
+}
+
+/** Request options that tie one API call to `signal`: aborting it cancels the request in flight. */
+function abortableBy(signal: AbortSignal): ConfigurationOptions {
+  return {
+    middleware: [
+      {
+        pre: (request) => {
+          request.setSignal(signal);
+          return new Observable(Promise.resolve(request));
+        },
+        post: (response) => new Observable(Promise.resolve(response)),
+      },
+    ],
+    middlewareMergeStrategy: "append",
+  };
 }
 
 function toRecord(lease: V1Lease): LeaseRecord {
@@ -101,7 +127,7 @@ export class LeaderElector {
     const signal = this.abort.signal;
     while (!signal.aborted && !this.leading) {
       // A hung request must not stop a standby from campaigning.
-      if (await withTimeout(this.tryAcquireOrRenew(), this.timing.renewDeadlineMs, false)) {
+      if (await this.attempt(this.timing.renewDeadlineMs)) {
         this.leading = true;
         // Won just as shutdown began: hold no work, `stop` hands the lease back.
         if (signal.aborted) return;
@@ -126,10 +152,12 @@ export class LeaderElector {
       if (signal.aborted) return;
       const remaining = this.timing.renewDeadlineMs - (this.monotonicNow() - lastRenewed);
       // A hung request must not let a leader outlive its renew deadline.
-      if (await withTimeout(this.tryAcquireOrRenew(), remaining, false)) {
+      if (await this.attempt(remaining)) {
         lastRenewed = this.monotonicNow();
         continue;
       }
+      // Stopping cut the attempt short: `stop` decides about the lease, this is no loss.
+      if (signal.aborted) return;
       if (renewalExpired(lastRenewed, this.monotonicNow(), this.timing) || !this.holdsObservedLease()) {
         this.leading = false;
         this.options.logger.error("leadership lost", {
@@ -147,31 +175,41 @@ export class LeaderElector {
     return holder === undefined || holder === this.options.identity;
   }
 
-  private async tryAcquireOrRenew(): Promise<boolean> {
+  /**
+   * One acquire-or-renew, cancelled at the deadline: a request that outlived
+   * it must not renew the lease after this replica has declared itself lost.
+   */
+  private attempt(deadlineMs: number): Promise<boolean> {
+    return withDeadline((signal) => this.tryAcquireOrRenew(signal), deadlineMs, false, this.abort.signal);
+  }
+
+  private async tryAcquireOrRenew(signal: AbortSignal): Promise<boolean> {
     try {
-      const lease = await this.read();
+      const lease = await this.read(signal);
       // Taken after the read, as client-go does: a slow GET must not make the lease look older than it is.
-      const now = this.now();
-      if (lease) this.noteObserved(lease, now);
-      const decision = decide(this.options.identity, this.observation, now);
-      if (decision.action === "wait") return false;
+      // Expiry is judged on the monotonic clock: a wall-clock step must not make a live leader's lease look expired.
+      const observedAt = this.monotonicNow();
+      if (lease) this.noteObserved(lease, observedAt);
+      const decision = decide(this.options.identity, this.observation, observedAt);
+      if (decision.action === "wait" || signal.aborted) return false;
       const current = this.observation?.record;
-      const record = nextRecord(this.options.identity, current, this.timing, now);
-      const written = lease ? await this.replace(lease, record) : await this.create(record);
+      const record = nextRecord(this.options.identity, current, this.timing, this.now());
+      const written = lease ? await this.replace(lease, record, signal) : await this.create(record, signal);
       this.lease = written;
-      this.observation = { record: toRecord(written), observedAt: now };
+      this.observation = { record: toRecord(written), observedAt: this.monotonicNow() };
       this.lastHolder = this.options.identity;
       return true;
     } catch (err) {
-      if (isConflict(err)) return false;
+      // A conflict is a lost race and an abort the deadline: the caller decides what either means.
+      if (isConflict(err) || signal.aborted) return false;
       this.options.logger.warn("lease update failed", { lease: this.leaseRef(), error: errorMessage(err) });
       return false;
     }
   }
 
-  private noteObserved(lease: V1Lease, now: number): void {
+  private noteObserved(lease: V1Lease, observedAt: number): void {
     this.lease = lease;
-    this.observation = observe(this.observation, toRecord(lease), now);
+    this.observation = observe(this.observation, toRecord(lease), observedAt);
     const holder = this.observation.record.holderIdentity;
     if (holder !== this.lastHolder) {
       this.lastHolder = holder;
@@ -180,41 +218,55 @@ export class LeaderElector {
     }
   }
 
-  private async read(): Promise<V1Lease | undefined> {
+  private async read(signal: AbortSignal): Promise<V1Lease | undefined> {
     try {
-      return await this.api.readNamespacedLease({
-        name: this.options.leaseName,
-        namespace: this.options.leaseNamespace,
-      });
+      return await this.api.readNamespacedLease(
+        { name: this.options.leaseName, namespace: this.options.leaseNamespace },
+        abortableBy(signal),
+      );
     } catch (err) {
       if (isNotFound(err)) return undefined;
       throw err;
     }
   }
 
-  private create(record: LeaseRecord): Promise<V1Lease> {
-    return this.api.createNamespacedLease({
-      namespace: this.options.leaseNamespace,
-      body: { metadata: { name: this.options.leaseName }, spec: toSpec(record) },
-    });
+  private create(record: LeaseRecord, signal: AbortSignal): Promise<V1Lease> {
+    return this.api.createNamespacedLease(
+      {
+        namespace: this.options.leaseNamespace,
+        body: { metadata: { name: this.options.leaseName }, spec: toSpec(record) },
+      },
+      abortableBy(signal),
+    );
   }
 
-  private replace(lease: V1Lease, record: LeaseRecord): Promise<V1Lease> {
-    return this.api.replaceNamespacedLease({
-      name: this.options.leaseName,
-      namespace: this.options.leaseNamespace,
-      body: { metadata: { ...lease.metadata, name: this.options.leaseName }, spec: toSpec(record) },
-    });
+  private replace(lease: V1Lease, record: LeaseRecord, signal: AbortSignal): Promise<V1Lease> {
+    return this.api.replaceNamespacedLease(
+      {
+        name: this.options.leaseName,
+        namespace: this.options.leaseNamespace,
+        body: { metadata: { ...lease.metadata, name: this.options.leaseName }, spec: toSpec(record) },
+      },
+      abortableBy(signal),
+    );
   }
 
+  /** Hands the lease back, within the renew deadline: a hung release must not hold up the exit. */
   private async release(): Promise<void> {
-    if (!this.lease || !this.observation) return;
-    try {
-      this.lease = await this.replace(this.lease, releasedRecord(this.observation.record, this.now()));
-      this.options.logger.info("lease released", { lease: this.leaseRef() });
-    } catch (err) {
-      this.options.logger.warn("lease release failed", { lease: this.leaseRef(), error: errorMessage(err) });
-    }
+    const { lease, observation } = this;
+    if (!lease || !observation) return;
+    const record = releasedRecord(observation.record, this.now());
+    const outcome = await withDeadline(
+      (signal) =>
+        this.replace(lease, record, signal).then(
+          (written) => ((this.lease = written), "released"),
+          (err: unknown) => errorMessage(err),
+        ),
+      this.timing.renewDeadlineMs,
+      "timed out",
+    );
+    if (outcome === "released") this.options.logger.info("lease released", { lease: this.leaseRef() });
+    else this.options.logger.warn("lease release failed", { lease: this.leaseRef(), error: outcome });
   }
 
   private jittered(): number {

@@ -97,20 +97,51 @@ describe("LeaderElector", () => {
   });
 
   it("judges a held lease's age from when its read returned, not when it was sent", async () => {
-    // Fake wall clock that only moves while a read is in flight: the first read takes 10 s, the second 6 s.
-    let wall = 0;
+    // Fake monotonic clock that only moves while a read is in flight: the first read takes 10 s, the second 6 s.
+    let clock = 0;
     const api = leaseApi(async (n) => {
-      wall += n === 1 ? 10_000 : n === 2 ? 6_000 : 0;
+      clock += n === 1 ? 10_000 : n === 2 ? 6_000 : 0;
     });
     api.held("other");
     const { e } = await elector(api, {
       timing: { leaseDurationMs: 15_000, renewDeadlineMs: 100, retryPeriodMs: 20 },
-      now: () => wall,
+      monotonicNow: () => clock,
     });
     e.start();
     await eventually(() => api.seen.gets >= 4, 10_000);
     // First seen at 10 s, unchanged since: it expires at 25 s, and the clock stands at 16 s.
     expect(api.seen.writes).toBe(0);
+    expect(e.isLeader).toBe(false);
+  });
+
+  it("a standby does not take over a live lease when the wall clock jumps ahead", async () => {
+    // Every reading of the wall clock finds it 20 s further on, past the whole 15 s lease.
+    let wall = 0;
+    const api = leaseApi();
+    api.held("other");
+    const { e } = await elector(api, {
+      timing: { leaseDurationMs: 15_000, renewDeadlineMs: 100, retryPeriodMs: 20 },
+      now: () => (wall += 20_000),
+    });
+    e.start();
+    await eventually(() => api.seen.gets >= 5, 10_000);
+    expect(api.seen.writes).toBe(0);
+    expect(e.isLeader).toBe(false);
+  });
+
+  it("cancels a renewal that outlives the renew deadline, so it cannot renew after leadership is lost", async () => {
+    // The first renewal's read answers after 1 s, long after the 300 ms renew deadline.
+    const api = leaseApi((n) => (n === 2 ? new Promise((r) => setTimeout(r, 1_000)) : Promise.resolve()));
+    const { e, events } = await elector(api, {
+      timing: { leaseDurationMs: 1_500, renewDeadlineMs: 300, retryPeriodMs: 100 },
+    });
+    e.start();
+    await eventually(() => events.stopped === 1, 10_000, 10);
+    const writesAtLoss = api.seen.writes;
+    expect(writesAtLoss).toBe(1);
+    // Past the moment the slow read answers: no renewal may follow it.
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect(api.seen.writes).toBe(writesAtLoss);
     expect(e.isLeader).toBe(false);
   });
 
