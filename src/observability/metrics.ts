@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
-import type { QueueObserver } from "../runtime/workqueue.js";
+import type { QueueObserver, UnfinishedWork } from "../runtime/workqueue.js";
 
 /** client-go's workqueue buckets: 1 µs to ~16 min, by factors of 10. */
 const queueBuckets = [1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1, 10, 100, 1000];
@@ -17,6 +17,7 @@ export class OperatorMetrics {
   readonly reconcileTotal: Counter<"controller" | "result">;
   readonly reconcileErrors: Counter<"controller">;
   readonly terminalErrors: Counter<"controller">;
+  readonly reconcilePanics: Counter<"controller">;
   readonly reconcileTime: Histogram<"controller">;
   readonly activeWorkers: Gauge<"controller">;
   readonly maxConcurrent: Gauge<"controller">;
@@ -25,7 +26,11 @@ export class OperatorMetrics {
   readonly queueDuration: Histogram<"name" | "controller">;
   readonly workDuration: Histogram<"name" | "controller">;
   readonly retries: Counter<"name" | "controller">;
+  readonly unfinishedWork: Gauge<"name" | "controller">;
+  readonly longestRunning: Gauge<"name" | "controller">;
   readonly leaderStatus: Gauge<"name">;
+  /** Each controller's queue, read at scrape time: a stuck worker shows without any event. */
+  private readonly inProgress = new Map<string, () => UnfinishedWork>();
 
   constructor(options: { processMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -45,6 +50,12 @@ export class OperatorMetrics {
     this.terminalErrors = new Counter({
       name: "controller_runtime_terminal_reconcile_errors_total",
       help: "Total number of terminal reconciliation errors per controller",
+      labelNames: ["controller"],
+      registers,
+    });
+    this.reconcilePanics = new Counter({
+      name: "controller_runtime_reconcile_panics_total",
+      help: "Total number of reconciliation panics per controller",
       labelNames: ["controller"],
       registers,
     });
@@ -99,12 +110,39 @@ export class OperatorMetrics {
       labelNames: ["name", "controller"],
       registers,
     });
+    const inProgress = this.inProgress;
+    const queueLabels = (controller: string) => ({ name: controller, controller });
+    this.unfinishedWork = new Gauge({
+      name: "workqueue_unfinished_work_seconds",
+      help:
+        "How many seconds of work has been done that is in progress and hasn't been observed by work_duration. " +
+        "Large values indicate stuck threads. One can deduce the number of stuck threads by observing the rate at which this increases.",
+      labelNames: ["name", "controller"],
+      registers,
+      collect() {
+        for (const [controller, read] of inProgress) this.set(queueLabels(controller), read().totalSeconds);
+      },
+    });
+    this.longestRunning = new Gauge({
+      name: "workqueue_longest_running_processor_seconds",
+      help: "How many seconds has the longest running processor for workqueue been running.",
+      labelNames: ["name", "controller"],
+      registers,
+      collect() {
+        for (const [controller, read] of inProgress) this.set(queueLabels(controller), read().longestSeconds);
+      },
+    });
     this.leaderStatus = new Gauge({
       name: "leader_election_master_status",
       help: "Gauge of if the reporting system is master of the relevant lease, 0 indicates backup, 1 indicates master",
       labelNames: ["name"],
       registers,
     });
+  }
+
+  /** Reports `controller`'s work in progress on every scrape. */
+  trackInProgress(controller: string, read: () => UnfinishedWork): void {
+    this.inProgress.set(controller, read);
   }
 
   queueObserver(controller: string): QueueObserver {

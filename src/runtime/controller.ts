@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { Logger } from "winston";
 import type { OperatorMetrics, ReconcileResult as ResultLabel } from "../observability/metrics.js";
 import { sleep } from "./clock.js";
-import { isTerminal } from "./errors.js";
+import { isPanic, isTerminal } from "./errors.js";
 import type { EventSink } from "./events.js";
 import type { ObjectCache } from "./informer.js";
 import { objectKey, type KubeObject, type ResourceClient } from "./resource.js";
@@ -25,8 +25,8 @@ export interface ReconcileContext {
 export type ReconcileResult = { requeueAfter?: number } | void;
 
 /**
- * Level-triggered: called with the key and the cached object (undefined once
- * deleted). Return `requeueAfter` to be called again later; throw to be
+ * Level-triggered: called with the key and a deep copy of the cached object
+ * (undefined once deleted), which the reconciler may change freely. Return `requeueAfter` to be called again later; throw to be
  * retried with backoff, or throw a TerminalError to skip the retry (the
  * periodic resync still runs the key again).
  */
@@ -63,6 +63,7 @@ export class Controller {
   constructor(private readonly options: ControllerOptions) {
     this.workers = Math.max(1, options.workers ?? 1);
     this.queue = options.queue ?? new WorkQueue({ observer: options.metrics?.queueObserver(options.name) });
+    options.metrics?.trackInProgress(options.name, () => this.queue.unfinishedWork());
   }
 
   /** Starts the workers; called once this instance leads. */
@@ -84,20 +85,26 @@ export class Controller {
 
   /**
    * Takes no new work, lets running reconciles finish within `graceMs`, then
-   * aborts their signal (at once when `graceMs` <= 0). Resolves true when
-   * everything finished in time.
+   * aborts their signal. `cutShort` (leadership lost) ends the grace period
+   * whenever it fires, before or during it: another replica may lead by then.
+   * Resolves true when everything finished in time.
    */
-  async stop(graceMs: number): Promise<boolean> {
+  async stop(graceMs: number, cutShort?: AbortSignal): Promise<boolean> {
     this.unsubscribe?.();
     this.queue.shutDown();
-    if (graceMs <= 0) this.abort.abort();
     const grace = new AbortController();
+    const endGrace = (): void => {
+      this.abort.abort();
+      grace.abort();
+    };
+    if (graceMs <= 0 || cutShort?.aborted) endGrace();
+    cutShort?.addEventListener("abort", endGrace, { once: true });
     const finished = await Promise.race([
       Promise.all(this.workerLoops).then(() => true),
       sleep(graceMs, grace.signal).then(() => false),
     ]);
-    grace.abort();
-    this.abort.abort();
+    cutShort?.removeEventListener("abort", endGrace);
+    endGrace();
     if (!finished) {
       this.options.logger.warn("shutdown grace period over, reconciles still running", {
         controller: this.options.name,
@@ -147,7 +154,9 @@ export class Controller {
     metrics?.activeWorkers.inc({ controller: name });
     let result: ResultLabel;
     try {
-      result = this.settle(key, await this.options.reconcile(key, this.options.cache.get(key), ctx));
+      // A copy: a reconciler that edits its object must not change what the cache (and every later reconcile) sees.
+      const obj = structuredClone(this.options.cache.get(key));
+      result = this.settle(key, await this.options.reconcile(key, obj, ctx));
     } catch (err) {
       result = this.fail(key, err, logger);
     } finally {
@@ -171,6 +180,13 @@ export class Controller {
   private fail(key: string, err: unknown, logger: Logger): ResultLabel {
     const { name, metrics } = this.options;
     metrics?.reconcileErrors.inc({ controller: name });
+    if (isPanic(err)) {
+      // Retried like any error, as controller-runtime does with a recovered panic, but counted apart.
+      metrics?.reconcilePanics.inc({ controller: name });
+      this.queue.addRateLimited(key);
+      logger.error("reconcile panicked, will retry", { error: err, retries: this.queue.retries(key) });
+      return "error";
+    }
     if (isTerminal(err)) {
       // No backoff retry: a change to the object, or the periodic resync, brings the key back.
       this.queue.forget(key);

@@ -34,3 +34,18 @@ export function isNotFound(error: unknown): boolean {
 export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
+
+/** The engine's own fault types: what a Go reconciler would hit as a panic (nil dereference, bad index). */
+const faultTypes = [TypeError, ReferenceError, RangeError, SyntaxError, EvalError, URIError];
+
+/**
+ * A fault in the reconciler's own code rather than a failure it reports,
+ * counted as controller-runtime counts recovered panics. fetch() reports a
+ * network failure as a TypeError carrying the network error as its cause:
+ * that is an ordinary failure, not a fault.
+ */
+export function isPanic(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  if (error instanceof TypeError && error.cause !== undefined) return false;
+  return faultTypes.some((type) => error.constructor === type);
+}

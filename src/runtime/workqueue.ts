@@ -11,6 +11,24 @@ export interface QueueObserver {
   retried(): void;
 }
 
+/** Work started but not yet done, in seconds, as client-go's unfinished-work metrics report it. */
+export interface UnfinishedWork {
+  /** Summed over every key being processed: large when workers are stuck. */
+  totalSeconds: number;
+  longestSeconds: number;
+}
+
+export function unfinishedWork(startedAt: Iterable<number>, now: number): UnfinishedWork {
+  let totalSeconds = 0;
+  let longestSeconds = 0;
+  for (const started of startedAt) {
+    const seconds = Math.max(0, now - started) / 1000;
+    totalSeconds += seconds;
+    longestSeconds = Math.max(longestSeconds, seconds);
+  }
+  return { totalSeconds, longestSeconds };
+}
+
 export interface WorkQueueOptions {
   clock?: Clock;
   rateLimiter?: RateLimiter;
@@ -85,6 +103,10 @@ export class WorkQueue {
 
   retries(key: string): number {
     return this.limiter.retries(key);
+  }
+
+  unfinishedWork(): UnfinishedWork {
+    return unfinishedWork(this.processing.values(), this.clock.now());
   }
 
   /** The next key to work on, or undefined once shut down (keys still queued are dropped, not handed out). */

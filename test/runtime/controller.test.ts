@@ -148,6 +148,8 @@ describe("Controller", () => {
   });
 
   it("with several workers runs distinct keys in parallel but one key at a time", async () => {
+    // Every key comes back while all three run, and "a" runs longest: the
+    // worker that finishes "b" first must not be handed the "a" added meanwhile.
     const running = new Set<string>();
     let overlapSameKey = false;
     let maxParallel = 0;
@@ -157,15 +159,18 @@ describe("Controller", () => {
       running.add(key);
       maxParallel = Math.max(maxParallel, running.size);
       calls += 1;
-      await new Promise((r) => setTimeout(r, 20));
+      await new Promise((r) => setTimeout(r, key === "ns/a" ? 60 : 10));
       running.delete(key);
     }, 3);
     controller.start();
-    for (let round = 0; round < 3; round++) ["a", "b", "c"].forEach((n) => cache.put(n));
-    await until(() => calls >= 3 && running.size === 0);
+    ["a", "b", "c"].forEach((n) => cache.put(n));
+    await until(() => running.size === 3);
+    ["a", "b", "c"].forEach((n) => cache.put(n));
+    await until(() => calls >= 6 && running.size === 0);
     await controller.stop(1000);
     expect(overlapSameKey).toBe(false);
-    expect(maxParallel).toBeGreaterThan(1);
+    expect(maxParallel).toBe(3);
+    expect(calls).toBe(6);
   });
 
   it("on stop, lets a running reconcile finish within the grace period", async () => {
@@ -207,6 +212,107 @@ describe("Controller", () => {
     // Before stop yields to any timer: another replica may be leading already.
     expect(signal!.aborted).toBe(true);
     await stopped;
+  });
+
+  it("cuts the grace period short, aborting the reconcile's signal at once, when leadership is lost during it", async () => {
+    let signal: AbortSignal | undefined;
+    const { cache, controller } = setup(async (_k, _o, ctx) => {
+      signal = ctx.signal;
+      await new Promise<void>((r) => ctx.signal.addEventListener("abort", () => r()));
+    });
+    cache.put("a");
+    controller.start();
+    await until(() => signal !== undefined);
+    const lost = new AbortController();
+    const stopped = controller.stop(60_000, lost.signal);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(signal!.aborted).toBe(false);
+    lost.abort();
+    expect(signal!.aborted).toBe(true);
+    const started = Date.now();
+    expect(await stopped).toBe(false);
+    expect(Date.now() - started).toBeLessThan(1_000);
+  });
+
+  it("hands the reconciler a copy: changing it does not change what the cache holds", async () => {
+    let calls = 0;
+    const { cache, controller } = setup(async (_key, obj) => {
+      calls += 1;
+      obj!.metadata.labels = { touched: "yes" };
+      obj!.status = { phase: "Corrupted" };
+    });
+    cache.put("a");
+    controller.start();
+    await until(() => calls === 1);
+    await controller.stop(1000);
+    expect(cache.get("ns/a")).toEqual({ metadata: { name: "a", namespace: "ns", resourceVersion: "1" } });
+  });
+
+  it("a 30-day requeueAfter waits instead of looping hot", async () => {
+    let calls = 0;
+    const { cache, controller } = setup(async () => {
+      calls += 1;
+      return { requeueAfter: 30 * 24 * 3_600_000 };
+    });
+    cache.put("a");
+    controller.start();
+    await until(() => calls === 1);
+    await new Promise((r) => setTimeout(r, 100));
+    await controller.stop(1000);
+    expect(calls).toBe(1);
+  });
+
+  it.each([
+    ["a fault in the reconciler (TypeError)", 1, () => (undefined as unknown as { a: number }).a],
+    ["a reported failure (Error)", 0, () => Promise.reject(new Error("pve refused"))],
+    [
+      "a network failure fetch() reports as a TypeError with a cause",
+      0,
+      () => Promise.reject(new TypeError("fetch failed", { cause: new Error("ECONNREFUSED") })),
+    ],
+  ])("counts %s as %i panics, and retries it", async (_case, panics, fault) => {
+    let calls = 0;
+    const { cache, controller, metrics } = setup(async () => {
+      calls += 1;
+      if (calls === 1) await fault();
+    });
+    cache.put("a");
+    controller.start();
+    await until(() => calls === 2);
+    await controller.stop(1000);
+    expect(
+      await metricValue(metrics, "controller_runtime_reconcile_panics_total", { controller: "test" }),
+    ).toBe(panics);
+    expect(
+      await metricValue(metrics, "controller_runtime_reconcile_errors_total", { controller: "test" }),
+    ).toBe(1);
+  });
+
+  it("reports unfinished work and the longest running reconcile while one runs", async () => {
+    let release: () => void = () => undefined;
+    let started = false;
+    const { cache, controller, metrics } = setup(
+      () =>
+        new Promise<void>((r) => {
+          started = true;
+          release = r;
+        }),
+    );
+    cache.put("a");
+    controller.start();
+    await until(() => started);
+    await new Promise((r) => setTimeout(r, 120));
+    const labels = { name: "test", controller: "test" };
+    expect(await metricValue(metrics, "workqueue_unfinished_work_seconds", labels)).toBeGreaterThanOrEqual(
+      0.1,
+    );
+    expect(
+      await metricValue(metrics, "workqueue_longest_running_processor_seconds", labels),
+    ).toBeGreaterThanOrEqual(0.1);
+    release();
+    await controller.stop(1000);
+    expect(await metricValue(metrics, "workqueue_unfinished_work_seconds", labels)).toBe(0);
+    expect(await metricValue(metrics, "workqueue_longest_running_processor_seconds", labels)).toBe(0);
   });
 
   it("health fails while one reconcile is stuck", async () => {
