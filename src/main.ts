@@ -113,6 +113,8 @@ export async function runOperator(options: RunOperatorOptions): Promise<Operator
   let settle: (code: number) => void = () => undefined;
   const finished = new Promise<number>((resolve) => (settle = resolve));
   let stopping: Promise<number> | undefined;
+  // Fired whenever leadership is lost, also in the middle of a SIGTERM shutdown.
+  const leadershipLost = new AbortController();
 
   const startWhenSynced = (): void => {
     void waitFor(() => cache.hasSynced).then(() => {
@@ -139,7 +141,8 @@ export async function runOperator(options: RunOperatorOptions): Promise<Operator
         onStoppedLeading: () => {
           metrics.leaderStatus.set({ name: config.leaseName }, 0);
           // Another replica may already lead: abort running reconciles at once and exit 1 for a restart.
-          void finish({ leadershipLost: true });
+          leadershipLost.abort();
+          void finish(1);
         },
       })
     : undefined;
@@ -150,19 +153,20 @@ export async function runOperator(options: RunOperatorOptions): Promise<Operator
   };
   const servers = await startServers(config, probes, metrics);
 
-  function finish(reason: { leadershipLost: boolean; exitCode?: number }): Promise<number> {
+  /** The first call starts the stop sequence; a loss of leadership still cuts it short through the signal. */
+  function finish(exitCode: number): Promise<number> {
     stopping ??= shutDown(
       { controller, events, elector, cache, servers: servers.all, logger },
-      { graceMs: config.shutdownGraceMs, ...reason },
-    ).then((exitCode) => {
+      { graceMs: config.shutdownGraceMs, exitCode, leadershipLost: leadershipLost.signal },
+    ).then((code) => {
       metrics.leaderStatus.set({ name: config.leaseName }, 0);
-      settle(exitCode);
-      return exitCode;
+      settle(code);
+      return code;
     });
     return stopping;
   }
 
-  const stop = (exitCode = 0): Promise<number> => finish({ leadershipLost: false, exitCode });
+  const stop = (exitCode = 0): Promise<number> => finish(exitCode);
 
   cache.start();
   if (elector) {
@@ -203,32 +207,38 @@ export interface ShutdownParts {
   logger: Logger;
 }
 
+export interface ShutdownRequest {
+  graceMs: number;
+  /** The code asked for (0 on SIGTERM); leadership lost at any point makes it 1. */
+  exitCode: number;
+  /** Aborted when leadership is lost, before the stop sequence or while it runs. */
+  leadershipLost: AbortSignal;
+}
+
 /**
  * The stop sequence; resolves with the exit code. On SIGTERM running
  * reconciles get the grace period, and the lease is handed back only if they
- * all finished: one still running must not overlap a new leader's work. On
- * leadership loss another replica may lead already, so reconciles are aborted
- * at once, nothing is released (the lease is not ours), and the exit code is
- * 1, as client-go's callers do.
+ * all finished: one still running must not overlap a new leader's work. Once
+ * leadership is lost (before or during that grace period) another replica may
+ * lead already, so reconciles are aborted at once, nothing is released (the
+ * lease is not ours), and the exit code is 1, as client-go's callers do.
  */
-export async function shutDown(
-  parts: ShutdownParts,
-  how: { graceMs: number; leadershipLost: boolean; exitCode?: number },
-): Promise<number> {
+export async function shutDown(parts: ShutdownParts, how: ShutdownRequest): Promise<number> {
   const { controller, events, elector, cache, servers, logger } = parts;
-  const exitCode = how.leadershipLost ? 1 : (how.exitCode ?? 0);
-  const graceMs = how.leadershipLost ? 0 : how.graceMs;
-  logger.info("shutting down", { graceMs, leadershipLost: how.leadershipLost });
-  const clean = await controller.stop(graceMs);
+  const lost = (): boolean => how.leadershipLost.aborted;
+  const graceMs = lost() ? 0 : how.graceMs;
+  logger.info("shutting down", { graceMs, leadershipLost: lost() });
+  const clean = await controller.stop(graceMs, how.leadershipLost);
   // A hung API call must not keep a terminating pod from exiting.
   await withTimeout(events.flush(), 2_000, undefined);
-  const release = clean && !how.leadershipLost;
-  if (elector && !release && !how.leadershipLost)
+  const release = clean && !lost();
+  if (elector && !clean && !lost())
     logger.warn("lease not released: reconciles still running, a standby takes over when it expires");
   await withTimeout(elector?.stop(release), 5_000, undefined);
   await withTimeout(cache.stop(), 2_000, undefined);
   await Promise.all(servers.map((s) => s.close()));
-  logger.info("stopped", { exitCode });
+  const exitCode = lost() ? 1 : how.exitCode;
+  logger.info("stopped", { exitCode, leadershipLost: lost() });
   return exitCode;
 }
 

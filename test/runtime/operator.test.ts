@@ -28,6 +28,48 @@ async function oneWidgetApi() {
   });
 }
 
+/**
+ * Lists one widget and holds every watch open; keeps one Lease in memory,
+ * which starts refusing every lease request once `failLease` is set.
+ */
+async function leasedWidgetApi() {
+  const state = { failLease: false, lease: undefined as Record<string, unknown> | undefined, rv: 1 };
+  const api = await fakeApiServer((req, res) => {
+    const url = req.url ?? "";
+    if (url.includes("/leases")) {
+      if (state.failLease) return sendJson(res, 500, { kind: "Status", code: 500, message: "etcd down" });
+      if (req.method === "GET")
+        return state.lease
+          ? sendJson(res, 200, state.lease)
+          : sendJson(res, 404, { kind: "Status", code: 404 });
+      let text = "";
+      req.on("data", (c: Buffer) => (text += c.toString()));
+      req.on("end", () => {
+        const body = JSON.parse(text) as { metadata: Record<string, unknown> };
+        state.rv += 1;
+        state.lease = {
+          ...body,
+          metadata: { ...body.metadata, namespace: "ns", resourceVersion: String(state.rv) },
+        };
+        sendJson(res, req.method === "POST" ? 201 : 200, state.lease);
+      });
+      return;
+    }
+    if (url.includes("watch=true")) {
+      res.writeHead(200, { "Content-Type": "application/json" });
+      return;
+    }
+    if (req.method === "POST") return sendJson(res, 201, {});
+    sendJson(res, 200, {
+      apiVersion: `${widgets.group}/${widgets.version}`,
+      kind: "WidgetList",
+      metadata: { resourceVersion: "5" },
+      items: [{ metadata: { name: "a", namespace: "ns", uid: "u-a", resourceVersion: "5" } }],
+    });
+  });
+  return { ...api, state };
+}
+
 describe("runOperator", () => {
   it("registers a reconcile's secrets on the redactor of the logger it was given", async () => {
     const api = await oneWidgetApi();
@@ -59,5 +101,52 @@ describe("runOperator", () => {
     await new Promise((r) => setImmediate(r));
     expect(lines.join("\n")).toContain("using [REDACTED]");
     expect(lines.join("\n")).not.toContain("pve-token-7f3e9c21");
+  });
+
+  it("aborts running reconciles at once and exits 1 when leadership is lost during the SIGTERM grace period", async () => {
+    const api = await leasedWidgetApi();
+    const parsed = parseConfig(
+      [
+        "--lease-name=lease",
+        "--lease-namespace=ns",
+        "--identity=me",
+        "--lease-duration=1500ms",
+        "--renew-deadline=1000ms",
+        "--retry-period=100ms",
+        "--shutdown-grace-period=60s",
+        "--metrics-bind-address=0",
+        "--health-probe-bind-address=0",
+      ],
+      {},
+    );
+    if (parsed.help) throw new Error("unexpected help");
+    let signal: AbortSignal | undefined;
+    const operator: Operator = await runOperator({
+      config: parsed.config,
+      resource: widgets,
+      kubeConfig: api.kubeConfig,
+      logger: createLogger({ level: "error", stream: new Writable({ write: (_c, _e, d) => d() }) }),
+      // A reconcile that runs until told to stop.
+      reconcile: (_key, _obj, ctx) =>
+        new Promise<void>((resolve) => {
+          signal = ctx.signal;
+          ctx.signal.addEventListener("abort", () => resolve());
+        }),
+    });
+    cleanup.push(async () => {
+      await operator.stop();
+      await api.close();
+    });
+    await eventually(() => signal !== undefined, 10_000);
+    const exitCode = operator.stop(0);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(signal!.aborted).toBe(false);
+    // Renewals fail from now on: within the renew deadline the lease is lost, long before the grace period ends.
+    api.state.failLease = true;
+    const lostAt = Date.now();
+    await eventually(() => signal!.aborted, 5_000, 20);
+    expect(Date.now() - lostAt).toBeLessThan(3_000);
+    expect(await exitCode).toBe(1);
+    expect(await operator.finished).toBe(1);
   });
 });

@@ -2,16 +2,23 @@ import { describe, expect, it } from "vitest";
 import { createLogger } from "../../src/observability/logger.js";
 import { shutDown } from "../../src/main.js";
 
-/** Stand-ins that record what the stop sequence asked of each part. */
-function parts(reconcilesFinishInGrace: boolean) {
+type LossAt = "never" | "before" | "during grace";
+
+/** Stand-ins that record what the stop sequence asked of each part; leadership may be lost mid-way. */
+function parts(reconcilesFinishInGrace: boolean, lossAt: LossAt) {
   const calls: string[] = [];
+  const lost = new AbortController();
+  if (lossAt === "before") lost.abort();
   return {
     calls,
+    lost: lost.signal,
     parts: {
       controller: {
-        stop: async (graceMs: number) => {
+        stop: async (graceMs: number, cutShort?: AbortSignal) => {
           calls.push(`controller.stop(${graceMs})`);
-          return reconcilesFinishInGrace;
+          if (lossAt === "during grace") lost.abort();
+          // A controller whose grace period a loss of leadership cut short has reconciles still running.
+          return reconcilesFinishInGrace && !cutShort?.aborted;
         },
       },
       events: { flush: async () => void calls.push("events.flush") },
@@ -24,10 +31,10 @@ function parts(reconcilesFinishInGrace: boolean) {
 }
 
 describe("shutDown", () => {
-  it.each([
+  it.each<[string, LossAt, boolean, number, string, string]>([
     [
       "SIGTERM, reconciles finished in the grace period",
-      false,
+      "never",
       true,
       0,
       "controller.stop(30000)",
@@ -35,7 +42,7 @@ describe("shutDown", () => {
     ],
     [
       "SIGTERM, reconciles still running after the grace period",
-      false,
+      "never",
       false,
       0,
       "controller.stop(30000)",
@@ -43,15 +50,23 @@ describe("shutDown", () => {
     ],
     [
       "leadership lost: no grace, no release, exit 1",
-      true,
+      "before",
       true,
       1,
       "controller.stop(0)",
       "elector.stop(false)",
     ],
-  ])("%s", async (_case, leadershipLost, finishInGrace, exitCode, controllerCall, electorCall) => {
-    const { calls, parts: p } = parts(finishInGrace);
-    expect(await shutDown(p, { graceMs: 30_000, leadershipLost })).toBe(exitCode);
+    [
+      "SIGTERM, then leadership lost during the grace period: no release, exit 1",
+      "during grace",
+      true,
+      1,
+      "controller.stop(30000)",
+      "elector.stop(false)",
+    ],
+  ])("%s", async (_case, lossAt, finishInGrace, exitCode, controllerCall, electorCall) => {
+    const { calls, lost, parts: p } = parts(finishInGrace, lossAt);
+    expect(await shutDown(p, { graceMs: 30_000, exitCode: 0, leadershipLost: lost })).toBe(exitCode);
     expect(calls).toEqual([controllerCall, "events.flush", electorCall, "cache.stop", "server.close"]);
   });
 });
