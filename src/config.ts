@@ -3,7 +3,10 @@ import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import type { LogLevel } from "./observability/logger.js";
+import { maxTimerMs } from "./runtime/clock.js";
 import { validateTiming } from "./runtime/leaderdecision.js";
+
+export { maxTimerMs };
 
 export interface OperatorConfig {
   /** Empty: all namespaces. */
@@ -141,12 +144,10 @@ export function helpText(): string {
   ].join("\n");
 }
 
-/** The longest delay a Node timer honours; a longer one (or 0) fires after 1 ms. */
-export const maxTimerMs = 2_147_483_647;
-
 /**
  * "1500ms", "15s", "10m", "1h", or a bare number of seconds. Every duration
- * here arms a timer, so it must be at least 1 ms and at most `maxTimerMs`.
+ * here arms a timer: at least 1 ms (0 would spin), at most `maxTimerMs`
+ * (about 24.8 days; no setting here is useful beyond that).
  */
 export function parseDuration(text: string, name = "duration"): number {
   const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
@@ -171,6 +172,11 @@ function defaultNamespace(env: NodeJS.ProcessEnv): string {
   } catch {
     return "default";
   }
+}
+
+/** Each namespace once: a repeated entry would start a second informer on the same objects. */
+function namespaceList(text: string): string[] {
+  return [...new Set(text.split(",").map((n) => n.trim()))].filter(Boolean);
 }
 
 export type ParseResult = { help: true } | { help: false; config: OperatorConfig };
@@ -205,10 +211,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
     throw new ConfigError(`--log-level: unknown level ${logLevel}`);
   const duration = (name: Name): number => parseDuration(required(name), settings[name].flag);
   const config: OperatorConfig = {
-    namespaces: required("namespaces")
-      .split(",")
-      .map((n) => n.trim())
-      .filter(Boolean),
+    namespaces: namespaceList(required("namespaces")),
     labelSelector: get("labelSelector") || undefined,
     workers,
     metricsAddress: required("metricsAddress"),

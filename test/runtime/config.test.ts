@@ -61,6 +61,11 @@ describe("config", () => {
     expect(() => parseConfig([flag], {})).toThrow(message);
   });
 
+  it("starts one informer per namespace: repeated --namespaces entries count once", () => {
+    expect(config(["--namespaces=a,b, a,,b"]).namespaces).toEqual(["a", "b"]);
+    expect(config([], { WATCH_NAMESPACES: "x,x" }).namespaces).toEqual(["x"]);
+  });
+
   it("does not check lease timing when leader election is off", () => {
     expect(config(["--leader-elect=false", "--lease-duration=5s"]).leaseDurationMs).toBe(5_000);
   });
