@@ -1,13 +1,26 @@
 // The complete environment of one gateway server: the seed's table, then the
 // user's extra variables. Pure: the SQL URI comes in as a value, never read here.
 import type { LdapPairSpec } from "../api/ldappair.js";
+import { secretValue, type SecretSource, type SecretValue } from "../api/secrets.js";
 import { resolveBaseDn } from "./base-dn.js";
 import { renderQueries } from "./queries.js";
-import { FORBIDDEN_ENV_VALUE_CHARS } from "./variables.js";
+import { ENV_NAME_PATTERN, FORBIDDEN_ENV_VALUE_CHARS } from "./variables.js";
 
-/** Secret values the environment needs, read from Kubernetes Secrets by the caller. */
+/**
+ * Secret values the environment needs. They are SecretValues, so they can
+ * only come from secretValue, which trims the line end a Secret made from a
+ * file carries (Proxmox would refuse it in the env).
+ */
 export interface GatewaySecrets {
-  sqlUri: string;
+  sqlUri: SecretValue;
+}
+
+/** The gateway's secrets, from the Secret that spec.database.uriSecretRef names (read by the caller). */
+export function gatewaySecrets(
+  spec: Pick<LdapPairSpec, "database">,
+  uriSecret: SecretSource,
+): GatewaySecrets {
+  return { sqlUri: secretValue(uriSecret, spec.database.uriSecretRef.key) };
 }
 
 /** Ordered `NAME=value` pairs: order is the seed's table, then spec.extraEnv. */
@@ -52,12 +65,13 @@ const describeChar = (c: string) =>
       ? "a carriage return"
       : `the control character U+${c.charCodeAt(0).toString(16).padStart(4, "0").toUpperCase()}`;
 
+const envName = new RegExp(ENV_NAME_PATTERN);
+
 /** Proxmox's `env` option: NUL-separated NAME=value; control characters other than tab refused. */
 export function encodeProxmoxEnv(env: GatewayEnv): string {
   return env
     .map(([name, value]) => {
-      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name))
-        throw new EnvValueError(JSON.stringify(name), "has an invalid name");
+      if (!envName.test(name)) throw new EnvValueError(JSON.stringify(name), "has an invalid name");
       const bad = FORBIDDEN_ENV_VALUE_CHARS.exec(value);
       if (bad) throw new EnvValueError(name, `contains ${describeChar(bad[0])}`);
       return `${name}=${value}`;

@@ -6,9 +6,10 @@ import {
   PROXMOX_TAG,
   serverBuild,
 } from "../../src/gateway/config-hash.js";
+import { secretsWithUri } from "../support/secrets.js";
 import { specWith } from "../support/spec.js";
 
-const secrets = { sqlUri: "postgres://manager:pw@db:5432/manager" };
+const secrets = secretsWithUri("postgres://manager:pw@db:5432/manager");
 const hashOf = (overrides: Record<string, unknown> = {}, server = "ldap1", s = secrets) =>
   configHash(serverBuild(specWith(overrides), server, s));
 
@@ -55,15 +56,7 @@ describe("configHash", () => {
     ["swap", { resources: { swapMiB: 0 } }],
     ["disk", { resources: { diskGiB: 8 } }],
     ["node", { servers: [{ name: "ldap1", node: "pve2" }, { name: "ldap2" }] }],
-    [
-      "network",
-      {
-        servers: [
-          { name: "ldap1", network: { ipv4: "10.0.0.5/24", gateway: "10.0.0.1" } },
-          { name: "ldap2" },
-        ],
-      },
-    ],
+    ["static address", { servers: [{ name: "ldap1", network: { ipv4: "10.0.0.5/24" } }, { name: "ldap2" }] }],
     [
       "root storage",
       {
@@ -90,8 +83,23 @@ describe("configHash", () => {
     expect(hashOf(overrides)).not.toBe(hashOf());
   });
 
+  it("changes with the network gateway alone", () => {
+    const withGateway = (gateway?: string) => ({
+      servers: [
+        { name: "ldap1", network: { ipv4: "10.0.0.5/24", ...(gateway ? { gateway } : {}) } },
+        { name: "ldap2" },
+      ],
+    });
+    expect(hashOf(withGateway("10.0.0.1"))).not.toBe(hashOf(withGateway()));
+  });
+
+  it("does not change when the URI Secret was made from a file (a trailing newline)", () => {
+    const uri = "postgres://manager:pw@db:5432/manager";
+    expect(hashOf({}, "ldap1", secretsWithUri(`${uri}\n`))).toBe(hashOf({}, "ldap1", secretsWithUri(uri)));
+  });
+
   it("changes with the SQL URI (a rotated password needs new containers)", () => {
-    expect(hashOf({}, "ldap1", { sqlUri: "postgres://manager:new@db:5432/manager" })).not.toBe(hashOf());
+    expect(hashOf({}, "ldap1", secretsWithUri("postgres://manager:new@db:5432/manager"))).not.toBe(hashOf());
   });
 
   it("differs between the two servers (their LDAP_COMMON_NAME)", () => {

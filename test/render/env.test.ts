@@ -3,13 +3,15 @@ import {
   decodeProxmoxEnv,
   encodeProxmoxEnv,
   EnvValueError,
+  gatewaySecrets,
   renderGatewayEnv,
 } from "../../src/gateway/env.js";
 import { renderQueries } from "../../src/gateway/queries.js";
+import { secretOf, secretsWithUri } from "../support/secrets.js";
 import { specWith } from "../support/spec.js";
 
 const SQL_URI = "postgres://manager:s3cr3t-Pa55@db.example.com:5432/manager";
-const secrets = { sqlUri: SQL_URI };
+const secrets = secretsWithUri(SQL_URI);
 
 describe("renderGatewayEnv", () => {
   it("is the seed's table, in its order, without notifications", () => {
@@ -70,6 +72,24 @@ describe("renderGatewayEnv", () => {
       ["SQL_SSL", "false"],
       ["LOG_LEVEL", "debug"],
     ]);
+  });
+});
+
+describe("gatewaySecrets", () => {
+  it.each([
+    ["newline", "\n"],
+    ["CR LF", "\r\n"],
+  ])("reads a URI Secret made from a file (trailing %s) into an env Proxmox accepts", (_what, end) => {
+    const spec = specWith({ database: { uriSecretRef: { name: "manager-db", key: "sql-uri" } } });
+    const secrets = gatewaySecrets(spec, secretOf({ "sql-uri": `${SQL_URI}${end}` }));
+    const env = renderGatewayEnv(spec, "ldap1", secrets);
+    expect(new Map(env).get("SQL_URI")).toBe(SQL_URI);
+    expect(() => encodeProxmoxEnv(env)).not.toThrow();
+  });
+
+  it("reads the key that spec.database.uriSecretRef names", () => {
+    const spec = specWith({ database: { uriSecretRef: { name: "manager-db", key: "sql-uri" } } });
+    expect(() => gatewaySecrets(spec, secretOf({ uri: SQL_URI }))).toThrow(/key "sql-uri" of Secret/);
   });
 });
 
