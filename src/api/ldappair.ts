@@ -7,7 +7,23 @@
 // CRD generator drops them from `required` so users may omit them.
 import { Type, type Static } from "@sinclair/typebox";
 import { OPERATOR_OWNED_ENV, ENV_NAME_PATTERN } from "../gateway/variables.js";
-import { DNS_LABEL_PATTERN, Duration, SecretKeyRef, StringEnum } from "./schema-kit.js";
+import {
+  CONDITION_MESSAGE_MAX_LENGTH,
+  CONDITION_REASON_MAX_LENGTH,
+  CONDITION_REASON_PATTERN,
+  CONDITION_STATUSES,
+  CONDITION_TYPE_MAX_LENGTH,
+  CONDITION_TYPE_PATTERN,
+} from "../runtime/conditions.js";
+import type { ObjectMeta } from "../runtime/resource.js";
+import {
+  DNS_LABEL_PATTERN,
+  Duration,
+  SecretKey,
+  SecretKeyRef,
+  SecretName,
+  StringEnum,
+} from "./schema-kit.js";
 
 export const GROUP = "ldapgateway.io";
 export const VERSION = "v1alpha1";
@@ -37,6 +53,9 @@ const REALM_PATTERN = "^[A-Za-z][A-Za-z0-9.\\-_]+$";
 const ENV_VALUE_PATTERN = "^[^\\x00-\\x08\\x0a-\\x1f\\x7f]*$";
 
 const celList = (names: readonly string[]) => `[${names.map((n) => `"${n}"`).join(", ")}]`;
+const hasAddress = (server: string) => `(has(${server}.network) && has(${server}.network.ipv4))`;
+/** The address without its prefix length: 10.0.0.5/24 and 10.0.0.5/16 are the same address. */
+const addressOf = (server: string) => `${server}.network.ipv4.split('/')[0]`;
 
 export const ServerNetwork = Type.Object(
   {
@@ -118,9 +137,9 @@ export const Proxmox = Type.Object({
   }),
   credentialsSecretRef: Type.Object(
     {
-      name: Type.String({ minLength: 1, maxLength: 253, description: "Name of the Secret." }),
-      tokenIdKey: Type.String({ minLength: 1, maxLength: 253, default: "tokenId" }),
-      tokenSecretKey: Type.String({ minLength: 1, maxLength: 253, default: "tokenSecret" }),
+      name: SecretName(),
+      tokenIdKey: SecretKey("tokenId", "Key of the API token id, user@realm!name."),
+      tokenSecretKey: SecretKey("tokenSecret", "Key of the API token's secret."),
     },
     { description: "Secret holding the API token id (user@realm!name) and its secret." },
   ),
@@ -242,11 +261,19 @@ export const Rollout = Type.Object(
     healthGateTimeout: Duration({
       default: "5m",
       description: "How long a rebuilt server may take to pass the health gate.",
+      max: {
+        value: "1h",
+        why: "a gateway answers within seconds of its start, so a longer gate only delays noticing a failed rollout",
+      },
     }),
     settleTime: Duration({
       default: "45s",
       description:
         "Minimum time between one server going down and its peer going down (SSSD skips a failed server for 30s).",
+      max: {
+        value: "1h",
+        why: "it only has to outlast SSSD's 30s retry of a failed server, and the rollout waits this long per server",
+      },
     }),
     paused: Type.Boolean({ default: false }),
     autoRollback: Type.Boolean({
@@ -300,7 +327,16 @@ export const LdapPairSpec = Type.Object(
       "x-kubernetes-list-map-keys": ["name"],
       description: "Exactly two servers; clients fail over between them.",
       "x-kubernetes-validations": [
-        { rule: "self[0].name != self[1].name", message: "the two servers must have different names" },
+        // minItems reports a list of one; the size guard keeps the rules from failing to evaluate.
+        {
+          rule: "self.size() != 2 || self[0].name != self[1].name",
+          message: "the two servers must have different names",
+        },
+        {
+          rule: `self.all(a, !${hasAddress("a")} || self.exists_one(b, ${hasAddress("b")} && ${addressOf("b")} == ${addressOf("a")}))`,
+          message:
+            "the two servers must not have the same static address (network.ipv4): clients fail over between two addresses",
+        },
       ],
     }),
     proxmox: Proxmox,
@@ -345,19 +381,17 @@ export const LdapPairSpec = Type.Object(
   },
 );
 
-export const CONDITION_STATUSES = ["True", "False", "Unknown"] as const;
-
 export const Condition = Type.Object({
-  type: Type.String({
-    maxLength: 316,
-    pattern:
-      "^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$",
-  }),
+  type: Type.String({ maxLength: CONDITION_TYPE_MAX_LENGTH, pattern: CONDITION_TYPE_PATTERN }),
   status: StringEnum(CONDITION_STATUSES),
   observedGeneration: Type.Optional(Type.Integer({ minimum: 0 })),
   lastTransitionTime: Type.String({ format: "date-time" }),
-  reason: Type.String({ minLength: 1, maxLength: 1024, pattern: "^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$" }),
-  message: Type.String({ maxLength: 32768 }),
+  reason: Type.String({
+    minLength: 1,
+    maxLength: CONDITION_REASON_MAX_LENGTH,
+    pattern: CONDITION_REASON_PATTERN,
+  }),
+  message: Type.String({ maxLength: CONDITION_MESSAGE_MAX_LENGTH }),
 });
 
 export const PHASES = [
@@ -458,23 +492,11 @@ export type ServerStatus = Static<typeof ServerStatus>;
 export type Phase = (typeof PHASES)[number];
 export type RolloutStrategy = (typeof ROLLOUT_STRATEGIES)[number];
 
-export interface ObjectMeta {
-  name: string;
-  namespace: string;
-  uid?: string;
-  generation?: number;
-  resourceVersion?: string;
-  deletionTimestamp?: string;
-  finalizers?: string[];
-  annotations?: Record<string, string>;
-  labels?: Record<string, string>;
-}
-
-/** An LdapPair as the API server returns it: defaults applied. */
+/** An LdapPair as the API server returns it: defaults applied, always in a namespace. */
 export interface LdapPair {
   apiVersion: typeof API_VERSION;
   kind: typeof KIND;
-  metadata: ObjectMeta;
+  metadata: ObjectMeta & { namespace: string };
   spec: LdapPairSpec;
   status?: LdapPairStatus;
 }

@@ -1,9 +1,10 @@
 // The operator's own reading of an LdapPair spec, with the API server's
 // semantics: unknown fields refused (kubectl's strict field validation),
-// defaults applied recursively, then the OpenAPI keywords and the CEL rules of
-// the very schema the CRD is generated from. The API server normally has done
-// all of this already; the operator repeats it so that a spec applied to an
-// older CRD, or built in tests and the demo, is judged by the same rules.
+// null fields dropped and defaults applied recursively, then the OpenAPI
+// keywords, list uniqueness and the CEL rules of the very schema the CRD is
+// generated from. The API server normally has done all of this already; the
+// operator repeats it so that a spec applied to an older CRD, or built in
+// tests and the demo, is judged by the same rules.
 import { Ajv, type ErrorObject } from "ajv";
 import { parse as parseCel } from "@marcbachmann/cel-js";
 import { LdapPairSpec } from "./ldappair.js";
@@ -21,7 +22,15 @@ export type ValidationResult<T> = { ok: true; value: T } | { ok: false; errors: 
 const SPEC_SCHEMA = toOpenApi(LdapPairSpec);
 
 const ajv = new Ajv({ allErrors: true, strict: false, validateFormats: false, logger: false });
-const checkSpec = ajv.compile(SPEC_SCHEMA);
+const compiledSchemas = new WeakMap<OpenApiSchema, ReturnType<typeof ajv.compile>>();
+function openApiCheck(schema: OpenApiSchema) {
+  let check = compiledSchemas.get(schema);
+  if (!check) {
+    check = ajv.compile(schema);
+    compiledSchemas.set(schema, check);
+  }
+  return check;
+}
 
 type Compiled = (context: Record<string, unknown>) => unknown;
 const celCache = new Map<string, Compiled>();
@@ -49,10 +58,19 @@ export function compileAllRules(): void {
 export function validateSpec(input: unknown): ValidationResult<LdapPairSpec> {
   const errors = unknownFields(SPEC_SCHEMA, input, "spec");
   const value = applyDefaults(SPEC_SCHEMA, structuredClone(input));
-  if (!checkSpec(value)) errors.push(...(checkSpec.errors ?? []).map((e) => ajvError(e, "spec")));
-  errors.push(...duplicateKeys(SPEC_SCHEMA, value, "spec"));
-  errors.push(...celErrors(SPEC_SCHEMA, value, "spec"));
+  errors.push(...schemaErrors(SPEC_SCHEMA, value, "spec"));
   return errors.length === 0 ? { ok: true, value: value as LdapPairSpec } : { ok: false, errors };
+}
+
+/** What the API server says about an already defaulted value of one schema node: keywords, lists, CEL. */
+export function schemaErrors(schema: OpenApiSchema, value: unknown, path: string): FieldError[] {
+  const check = openApiCheck(schema);
+  const openApi = check(value) ? [] : (check.errors ?? []).map((e) => ajvError(e, path));
+  return [
+    ...openApi,
+    ...duplicateListEntries(schema, value, path),
+    ...celErrors(schema, value, path, openApi.length === 0),
+  ];
 }
 
 export function formatErrors(errors: FieldError[]): string {
@@ -62,10 +80,15 @@ export function formatErrors(errors: FieldError[]): string {
 const isObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === "object" && v !== null && !Array.isArray(v);
 
-/** Kubernetes defaulting: a missing property with a default gets it, then defaulting recurses into it. */
+/**
+ * Kubernetes defaulting: a property set to null is dropped (no field of the
+ * schema is nullable), a missing property with a default gets it, then
+ * defaulting recurses into it. Null list items stay: the API server refuses them.
+ */
 export function applyDefaults(schema: OpenApiSchema, value: unknown): unknown {
   if (isObject(value) && schema.properties) {
     for (const [name, child] of Object.entries(schema.properties)) {
+      if (value[name] === null) delete value[name];
       if (value[name] === undefined && child.default !== undefined)
         value[name] = structuredClone(child.default);
       if (value[name] !== undefined) value[name] = applyDefaults(child, value[name]);
@@ -105,36 +128,54 @@ function unknownFields(schema: OpenApiSchema, value: unknown, path: string): Fie
   );
 }
 
-/** List-maps (`x-kubernetes-list-type: map`) may not repeat a key, as the API server enforces. */
-function duplicateKeys(schema: OpenApiSchema, value: unknown, path: string): FieldError[] {
+/**
+ * List-maps (`x-kubernetes-list-type: map`) may not repeat a key and sets
+ * (`set`) may not repeat an item, as the API server enforces; it names the
+ * second occurrence.
+ */
+function duplicateListEntries(schema: OpenApiSchema, value: unknown, path: string): FieldError[] {
   return [...walk(schema, value, path)].flatMap(([node, v, at]) => {
-    if (node["x-kubernetes-list-type"] !== "map" || !Array.isArray(v)) return [];
-    const keys = (node["x-kubernetes-list-map-keys"] as string[] | undefined) ?? [];
+    const listType = node["x-kubernetes-list-type"];
+    if ((listType !== "map" && listType !== "set") || !Array.isArray(v)) return [];
+    const identity = listType === "map" ? mapKeyOf(node) : (item: unknown) => JSON.stringify(item);
     const seen = new Set<string>();
     return v.flatMap((item: unknown, i) => {
-      const key = JSON.stringify(keys.map((k) => (isObject(item) ? item[k] : undefined)));
-      if (!seen.has(key)) return (seen.add(key), []);
-      return [{ field: `${at}[${i}]`, message: `Duplicate value: ${keys.join(",")}=${key}` }];
+      const id = identity(item);
+      if (!seen.has(id)) return (seen.add(id), []);
+      return [{ field: `${at}[${i}]`, message: `Duplicate value: ${id}` }];
     });
   });
 }
 
-function celErrors(schema: OpenApiSchema, value: unknown, path: string): FieldError[] {
+/** A list-map item's identity, as the API server prints it: {"name":"A"}. */
+const mapKeyOf = (node: OpenApiSchema) => (item: unknown) => {
+  const keys = (node["x-kubernetes-list-map-keys"] as string[] | undefined) ?? [];
+  return JSON.stringify(Object.fromEntries(keys.map((k) => [k, isObject(item) ? item[k] : undefined])));
+};
+
+/**
+ * A rule that fails to evaluate on a value of the right types is an error, as
+ * on the API server (and shows a rule this CEL implementation reads otherwise).
+ * On a value the OpenAPI check refused, the error is already reported.
+ */
+function celErrors(schema: OpenApiSchema, value: unknown, path: string, typesValid: boolean): FieldError[] {
   return [...walk(schema, value, path)].flatMap(([node, v, at]) =>
-    ((node["x-kubernetes-validations"] as CelRule[] | undefined) ?? [])
-      .filter((r) => !celHolds(r.rule, v))
-      .map((r) => ({ field: at, message: r.message })),
+    ((node["x-kubernetes-validations"] as CelRule[] | undefined) ?? []).flatMap((r) => {
+      const holds = celHolds(r.rule, v);
+      if (holds === true || (holds === "unevaluable" && !typesValid)) return [];
+      const message = holds === "unevaluable" ? `${r.message} (the rule could not be evaluated)` : r.message;
+      return [{ field: at, message }];
+    }),
   );
 }
 
-function celHolds(rule: string, self: unknown): boolean {
+function celHolds(rule: string, self: unknown): boolean | "unevaluable" {
   const compiled = compileCel(rule); // a rule that does not compile is a bug in the schema: throw
   try {
     return compiled({ self }) === true;
   } catch {
-    // A value of the wrong type makes the rule fail to evaluate; the OpenAPI
-    // type check has already reported it, as the API server does.
-    return true;
+    // The message is not kept: it may quote the value, which may be a secret.
+    return "unevaluable";
   }
 }
 

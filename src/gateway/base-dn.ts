@@ -1,10 +1,12 @@
 // LDAP_BASE_DN and the realm's base_dn, from the site's internal domain, as
 // the manager derives it: one dc= per label.
+import { DNS_LABEL_PATTERN } from "../api/schema-kit.js";
+
 export class DomainError extends Error {
   override name = "DomainError";
 }
 
-const LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const LABEL = new RegExp(DNS_LABEL_PATTERN);
 
 export function baseDnFromDomain(domain: string): string {
   // DNS names are case-insensitive and may be written fully qualified.

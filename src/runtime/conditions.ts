@@ -1,6 +1,7 @@
 /** metav1.Condition handling, pure: the time of a change is an input. */
 
-export type ConditionStatus = "True" | "False" | "Unknown";
+export const CONDITION_STATUSES = ["True", "False", "Unknown"] as const;
+export type ConditionStatus = (typeof CONDITION_STATUSES)[number];
 
 export interface Condition {
   type: string;
@@ -14,10 +15,20 @@ export interface Condition {
 /** What a reconcile says about a condition; the transition time is derived. */
 export type ConditionUpdate = Omit<Condition, "lastTransitionTime" | "observedGeneration">;
 
-const reasonPattern = /^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$/;
+// metav1.Condition's own limits (apimachinery's validation), written once:
+// the LdapPair schema uses them for status.conditions, so a reason this module
+// accepts is one the API server accepts.
+export const CONDITION_TYPE_PATTERN =
+  "^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$";
+export const CONDITION_TYPE_MAX_LENGTH = 316;
+export const CONDITION_REASON_PATTERN = "^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$";
+export const CONDITION_REASON_MAX_LENGTH = 1024;
+export const CONDITION_MESSAGE_MAX_LENGTH = 32768;
+
+const reasonPattern = new RegExp(CONDITION_REASON_PATTERN);
 
 export function isValidReason(reason: string): boolean {
-  return reason.length <= 1024 && reasonPattern.test(reason);
+  return reason.length <= CONDITION_REASON_MAX_LENGTH && reasonPattern.test(reason);
 }
 
 /** Formats as metav1.Time: RFC 3339 to the second, which is all the API server keeps. */

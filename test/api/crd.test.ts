@@ -1,9 +1,11 @@
 import { readFileSync } from "node:fs";
+import { parse as parseCel } from "@marcbachmann/cel-js";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { buildCrd, CRD_FILE, renderCrdYaml } from "../../src/api/crd.js";
 import type { OpenApiSchema } from "../../src/api/openapi.js";
-import { applyDefaults, celRules, compileAllRules } from "../../src/api/validate.js";
+import { DURATION_PATTERN, NODE_TIMER_MAX, NODE_TIMER_MAX_MS } from "../../src/api/schema-kit.js";
+import { applyDefaults, celRules, compileAllRules, schemaErrors } from "../../src/api/validate.js";
 
 const committed = readFileSync(new URL(`../../${CRD_FILE}`, import.meta.url), "utf8");
 const schemaOf = (crd: ReturnType<typeof buildCrd>) => crd.spec.versions[0]!.schema.openAPIV3Schema;
@@ -65,10 +67,54 @@ describe("the LdapPair CRD", () => {
 
   it("has defaults that are themselves valid after defaulting", () => {
     const spec = schemaOf(buildCrd()).properties.spec as OpenApiSchema;
-    for (const [path, node] of nodes(spec)) {
-      if (node.default === undefined) continue;
+    const defaulted = [...nodes(spec, "spec")].filter(([, node]) => node.default !== undefined);
+    expect(defaulted.length).toBeGreaterThan(20);
+    for (const [path, node] of defaulted) {
       const value = applyDefaults(node, structuredClone(node.default));
-      expect(value, path).toBeDefined();
+      expect(schemaErrors(node, value, path), path).toEqual([]);
+    }
+  });
+
+  it("bounds every duration by Node's timer limit or less, in CEL", () => {
+    const spec = schemaOf(buildCrd()).properties.spec as OpenApiSchema;
+    const durations = [...nodes(spec, "spec")].filter(([, node]) => node.pattern === DURATION_PATTERN);
+    expect(durations.map(([path]) => path)).toEqual([
+      "spec.realm.syncInterval",
+      "spec.rollout.healthGateTimeout",
+      "spec.rollout.settleTime",
+    ]);
+    for (const [path, node] of durations) {
+      expect(schemaErrors(node, "0s", path), path).toEqual([]);
+      expect(schemaErrors(node, `${NODE_TIMER_MAX_MS + 1}ms`, path), path).toEqual([
+        { field: path, message: expect.stringMatching(/^must be at most /) },
+      ]);
+    }
+  });
+
+  it("writes Node's timer limit, 2^31-1 ms, as the duration the API server compares with", () => {
+    const { seconds, nanos } = parseCel("duration(self)")({ self: NODE_TIMER_MAX }) as {
+      seconds: bigint;
+      nanos: number;
+    };
+    expect(Number(seconds) * 1000 + nanos / 1e6).toBe(2 ** 31 - 1);
+  });
+
+  it("accepts no duration that overflows the API server's int64 nanoseconds", () => {
+    const pattern = new RegExp(DURATION_PATTERN);
+    // The largest component of each unit the pattern accepts, four times over.
+    const largest = [
+      "999999999999.999999999ms",
+      "999999999.999999999s",
+      "9999999.999999999m",
+      "99999.999999999h",
+    ];
+    for (const part of largest) {
+      const worst = part.repeat(4);
+      expect(pattern.test(worst), worst).toBe(true);
+      expect(pattern.test(worst + part), `${worst} and a fifth part`).toBe(false);
+      expect(pattern.test(`9${part}`), `a digit more than ${part}`).toBe(false);
+      const { seconds } = parseCel("duration(self)")({ self: worst }) as { seconds: bigint };
+      expect(seconds * 1_000_000_000n < 2n ** 63n, worst).toBe(true);
     }
   });
 

@@ -3,7 +3,8 @@ import { describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
 import { validateSpec } from "../../src/api/validate.js";
 import { INVALID_SPECS } from "../support/invalid-specs.js";
-import { MINIMAL_SPEC } from "../support/spec.js";
+import { defaulted, MINIMAL_SPEC } from "../support/spec.js";
+import { VALID_SPECS } from "../support/valid-specs.js";
 
 const example = parseAllDocuments(
   readFileSync(new URL("../../examples/ldappair.yaml", import.meta.url), "utf8"),
@@ -57,6 +58,12 @@ describe("validateSpec", () => {
     expect(result.ok).toBe(false);
     const errors = result.ok ? [] : result.errors;
     expect(errors).toContainEqual({ field: c.field, message: expect.stringMatching(c.message) });
+  });
+
+  it.each(VALID_SPECS.map((c) => [c.title, c] as const))("accepts %s", (_title, c) => {
+    const result = validateSpec(c.spec);
+    expect(result.ok ? [] : result.errors).toEqual([]);
+    if (result.ok && c.storedAs) expect(result.value).toEqual(defaulted(c.storedAs));
   });
 
   it("refuses unknown fields, as kubectl's strict validation does", () => {

@@ -1,7 +1,8 @@
 // The generated CRD, proven against a real kube-apiserver: installed with
 // kubectl, the example accepted with defaults filled in by the server (and
-// equal to the operator's own defaulting), invalid LdapPairs refused with
-// readable messages, printer columns and generation semantics.
+// equal to the operator's own defaulting), the shared valid LdapPairs stored
+// as the operator stores them, invalid ones refused with readable messages,
+// printer columns and generation semantics.
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import {
@@ -16,7 +17,8 @@ import { parseAllDocuments } from "yaml";
 import { GROUP, PLURAL, VERSION } from "../../src/api/ldappair.js";
 import { validateSpec } from "../../src/api/validate.js";
 import { INVALID_SPECS } from "../support/invalid-specs.js";
-import { MINIMAL_SPEC } from "../support/spec.js";
+import { defaulted, MINIMAL_SPEC } from "../support/spec.js";
+import { VALID_SPECS } from "../support/valid-specs.js";
 
 const kubeconfig = inject("kubeconfig");
 const NS = "crd-test";
@@ -119,6 +121,20 @@ describe("the LdapPair CRD on a real API server", () => {
     expect(created.spec.servers).toEqual([{ name: "ldap1" }, { name: "ldap2" }]);
     expect((created.spec.realm as Record<string, unknown>).name).toBe("ldap");
   });
+
+  it.each(VALID_SPECS.map((c) => [c.title, c] as const))(
+    "accepts %s and stores it as the operator's validation does",
+    async (_title, c) => {
+      const stored = (await objects.createNamespacedCustomObject({
+        ...target,
+        body: pair("valid", c.spec),
+        dryRun: "All",
+        fieldValidation: "Strict",
+      })) as StoredPair;
+      expect(stored.spec).toEqual(defaulted(c.spec));
+      if (c.storedAs) expect(stored.spec).toEqual(defaulted(c.storedAs));
+    },
+  );
 
   it.each(INVALID_SPECS.map((c) => [c.title, c] as const))("refuses %s", async (_title, c) => {
     expect(validateSpec(c.spec).ok, "the operator's validation must refuse it too").toBe(false);

@@ -20,6 +20,8 @@ const withSpec = (change: (s: Spec) => void): Spec => {
   return s;
 };
 const proxmox = (s: Spec) => s.proxmox as Spec;
+const credentials = (s: Spec) => proxmox(s).credentialsSecretRef as Spec;
+const servers = (...networks: Spec[]) => networks.map((network, i) => ({ name: `ldap${i + 1}`, network }));
 
 export const INVALID_SPECS: InvalidCase[] = [
   {
@@ -253,5 +255,96 @@ export const INVALID_SPECS: InvalidCase[] = [
     }),
     field: "spec",
     message: /nodeDns\.searchDomain is required when spec\.domain is not set/,
+  },
+  {
+    title: "a node twice in nodeDns.nodes (a set)",
+    spec: { ...base(), nodeDns: { nameserver: "10.0.0.2", nodes: ["pve1", "pve2", "pve1"] } },
+    field: "spec.nodeDns.nodes[2]",
+    message: /Duplicate value: "pve1"/,
+  },
+  {
+    title: "null for a required field without a default (dropped, then missing)",
+    spec: withSpec((s) => (proxmox(s).node = null)),
+    field: "spec.proxmox.node",
+    message: /Required value/,
+  },
+  {
+    title: "a sync interval past Node's timer limit (30 days)",
+    spec: { ...base(), realm: { syncInterval: "720h" } },
+    field: "spec.realm.syncInterval",
+    message: /must be at most 596h31m23\.647s \(2\^31-1 ms, about 24\.8 days\)/,
+  },
+  {
+    title: "a sync interval one millisecond past Node's timer limit",
+    spec: { ...base(), realm: { syncInterval: "2147483648ms" } },
+    field: "spec.realm.syncInterval",
+    message: /must be at most 596h31m23\.647s/,
+  },
+  {
+    title: "a duration of four components, each as large as the pattern allows",
+    spec: { ...base(), realm: { syncInterval: "99999h99999h99999h99999h" } },
+    field: "spec.realm.syncInterval",
+    message: /must be at most 596h31m23\.647s/,
+  },
+  {
+    title: "a duration with more hour digits than can be parsed safely",
+    spec: { ...base(), realm: { syncInterval: "100000h" } },
+    field: "spec.realm.syncInterval",
+    message: /should match/,
+  },
+  {
+    title: "a health gate timeout over an hour",
+    spec: { ...base(), rollout: { healthGateTimeout: "61m" } },
+    field: "spec.rollout.healthGateTimeout",
+    message: /must be at most 1h: a gateway answers within seconds/,
+  },
+  {
+    title: "a settle time over an hour",
+    spec: { ...base(), rollout: { settleTime: "3600001ms" } },
+    field: "spec.rollout.settleTime",
+    message: /must be at most 1h: it only has to outlast SSSD's 30s retry/,
+  },
+  {
+    title: "a token id key that no Secret can have",
+    spec: withSpec((s) => (credentials(s).tokenIdKey = "a b/c")),
+    field: "spec.proxmox.credentialsSecretRef.tokenIdKey",
+    message: /should match/,
+  },
+  {
+    title: "a token secret key starting with '..'",
+    spec: withSpec((s) => (credentials(s).tokenSecretKey = "..data")),
+    field: "spec.proxmox.credentialsSecretRef.tokenSecretKey",
+    message: /a Secret key cannot be '\.' or start with '\.\.'/,
+  },
+  {
+    title: "a database URI key of '.'",
+    spec: { ...base(), database: { uriSecretRef: { name: "manager-db", key: "." } } },
+    field: "spec.database.uriSecretRef.key",
+    message: /a Secret key cannot be '\.'/,
+  },
+  {
+    title: "a credentials Secret name that is not a DNS subdomain",
+    spec: withSpec((s) => (credentials(s).name = "PVE_Token")),
+    field: "spec.proxmox.credentialsSecretRef.name",
+    message: /should match/,
+  },
+
+  {
+    title: "a CA Secret name ending in a dot",
+    spec: withSpec((s) => (proxmox(s).tls = { caSecretRef: { name: "pve-ca." } })),
+    field: "spec.proxmox.tls.caSecretRef.name",
+    message: /should match/,
+  },
+  {
+    title: "both servers on the same static address",
+    spec: { ...base(), servers: servers({ ipv4: "10.0.0.5/24" }, { ipv4: "10.0.0.5/24" }) },
+    field: "spec.servers",
+    message: /the two servers must not have the same static address/,
+  },
+  {
+    title: "both servers on the same static address with different prefix lengths",
+    spec: { ...base(), servers: servers({ ipv4: "10.0.0.5/24" }, { ipv4: "10.0.0.5/16" }) },
+    field: "spec.servers",
+    message: /must not have the same static address \(network\.ipv4\)/,
   },
 ];

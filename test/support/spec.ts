@@ -10,7 +10,12 @@ export const MINIMAL_SPEC = {
 };
 
 export function specWith(overrides: Record<string, unknown> = {}): LdapPairSpec {
-  const result = validateSpec({ ...structuredClone(MINIMAL_SPEC), ...overrides });
+  return defaulted({ ...structuredClone(MINIMAL_SPEC), ...overrides });
+}
+
+/** The spec as the operator's validation stores it; throws when it is invalid. */
+export function defaulted(spec: unknown): LdapPairSpec {
+  const result = validateSpec(spec);
   if (!result.ok) throw new Error(`invalid test spec: ${formatErrors(result.errors)}`);
   return result.value;
 }
