@@ -1,41 +1,19 @@
 // The shared inventory against the Proxmox simulator: one `/cluster/resources`
 // call per interval however many pairs subscribe, and drift (a container
 // stopped behind the operator's back) seen within one interval.
-import { request } from "node:https";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { ProxmoxClient } from "../../src/proxmox/client.js";
 import { InventoryRegistry, type InventoryEvent, type InventoryLister } from "../../src/proxmox/inventory.js";
-import type { ClusterResource } from "../../src/proxmox/types.js";
 import { createCt, ok, runTask, TEST_CATALOG } from "../pve-sim/helpers.js";
 import { PveSimulator } from "../pve-sim/simulator.js";
+import { clientFor } from "./support.js";
 
-/** `GET /cluster/resources?type=vm` with the simulator's token, its certificate pinned, cancellable. */
-function simLister(
-  sim: PveSimulator,
-  authorization = `PVEAPIToken=${sim.tokenId}=${sim.tokenSecret}`,
-): InventoryLister {
-  return (signal) =>
-    new Promise<ClusterResource[]>((resolve, reject) => {
-      const url = new URL(`${sim.apiUrl}/cluster/resources?type=vm`);
-      const req = request(
-        url,
-        { ca: sim.certPem, headers: { Authorization: authorization }, signal },
-        (res) => {
-          let text = "";
-          res.setEncoding("utf8");
-          res.on("data", (chunk: string) => (text += chunk));
-          res.on("end", () => {
-            if (res.statusCode !== 200) return reject(new Error(`${res.statusCode} ${res.statusMessage}`));
-            resolve((JSON.parse(text) as { data: ClusterResource[] }).data);
-          });
-          res.on("error", reject);
-        },
-      );
-      req.on("error", reject);
-      req.end();
-    });
-}
-
-const ENDPOINT = (sim: PveSimulator) => ({ url: sim.url, tokenId: sim.tokenId });
+/** What a pair hands the registry: its client's `/cluster/resources?type=vm`, cancellable. */
+const listerOf =
+  (client: ProxmoxClient): InventoryLister =>
+  (signal) =>
+    client.clusterResources({ signal });
+const endpointOf = (client: ProxmoxClient) => ({ url: client.endpoint, tokenId: client.tokenId });
 const resourceCalls = (sim: PveSimulator) => sim.requestLog.find("GET", "/cluster/resources");
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -74,8 +52,12 @@ describe("shared inventory against the simulator", () => {
     const interval = 400;
     const registry = new InventoryRegistry({ intervalMs: interval });
     sim.requestLog.clear();
-    const heard = Array.from({ length: 50 }, () => [] as InventoryEvent[]);
-    const subs = heard.map((seen) => registry.subscribe(ENDPOINT(sim), simLister(sim), (e) => seen.push(e)));
+    // Each pair brings its own client, as pairs reconciled independently would.
+    const clients = Array.from({ length: 50 }, () => clientFor(sim));
+    const heard = clients.map(() => [] as InventoryEvent[]);
+    const subs = clients.map((c, i) =>
+      registry.subscribe(endpointOf(c), listerOf(c), (e) => heard[i]!.push(e)),
+    );
     try {
       await until("first snapshot for all", () => (heard.every((s) => s.length > 0) ? true : undefined));
       const start = resourceCalls(sim)[0]!.time;
@@ -88,6 +70,7 @@ describe("shared inventory against the simulator", () => {
       expect(heard.every((s) => s[0]?.type === "snapshot" && s[0].first)).toBe(true);
     } finally {
       for (const s of subs) s.unsubscribe();
+      for (const c of clients) c.close();
     }
     expect(registry.endpoints).toBe(0);
     const after = resourceCalls(sim).length;
@@ -101,7 +84,8 @@ describe("shared inventory against the simulator", () => {
     const interval = 1_000;
     const registry = new InventoryRegistry({ intervalMs: interval });
     const events: Array<{ at: number; event: InventoryEvent }> = [];
-    const sub = registry.subscribe(ENDPOINT(sim), simLister(sim), (event) =>
+    const client = clientFor(sim);
+    const sub = registry.subscribe(endpointOf(client), listerOf(client), (event) =>
       events.push({ at: Date.now(), event }),
     );
     const stoppedAt = (vmid: number, since: number) =>
@@ -142,6 +126,7 @@ describe("shared inventory against the simulator", () => {
       expect(sub.snapshot()?.containers.get(202)?.status).toBe("stopped");
     } finally {
       sub.unsubscribe();
+      client.close();
     }
   });
 });
