@@ -11,6 +11,9 @@
 // - node DNS: nameservers renumbered and de-duplicated, one search domain kept;
 // - container `nameserver` stored space-separated, tags re-sorted (tags.ts).
 import { tagsEqual } from "./tags.js";
+import type { NodeDns } from "./types.js";
+
+export type { NodeDns };
 
 /** A value as the operator writes it: form values are strings, 1/0 for booleans. */
 export type ConfigInput = string | number | boolean | readonly string[];
@@ -240,14 +243,6 @@ export function realmCreateParams(name: string, desired: RealmSettings): Record<
 const isEmpty = (u: Update): boolean => Object.keys(u.set).length === 0 && u.delete.length === 0;
 
 // ---- node DNS -----------------------------------------------------------
-
-/** GET /nodes/{node}/dns, and the parameters of its PUT. */
-export interface NodeDns {
-  search?: string;
-  dns1?: string;
-  dns2?: string;
-  dns3?: string;
-}
 
 /** Node DNS as Proxmox keeps it: one search domain, up to three distinct nameservers in order. */
 export interface NormalNodeDns {
