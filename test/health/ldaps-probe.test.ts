@@ -9,7 +9,6 @@ import { probeServer, type ProbeResult } from "../../src/health/ldaps-probe.js";
 import { preflight } from "../../src/health/preflight.js";
 import type { ProbeExpectation } from "../../src/health/probe-plan.js";
 import { selfSignedCert } from "../support/self-signed-cert.js";
-import { gatewayBundle } from "../gateway/bundle.js";
 import { startGateway, type RunningGateway } from "../gateway/harness.js";
 import { freePort } from "../testenv/ports.js";
 import { startPostgres, type TestPostgres } from "../testenv/postgres.js";
@@ -66,7 +65,7 @@ const statuses = (r: ProbeResult) => Object.fromEntries(r.steps.map((s) => [s.st
 
 beforeAll(async () => {
   // This file stops its database, so it has its own rather than the run's shared one.
-  [db] = await Promise.all([startPostgres(), gatewayBundle()]);
+  db = await startPostgres();
   const pre = await preflight(db.url, renderQueries());
   expect(pre.ok).toBe(true);
   expected = { baseDn: db.seed.baseDn, knownUser: pre.knownUser!, userCount: pre.userCount! };
