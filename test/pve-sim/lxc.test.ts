@@ -40,7 +40,7 @@ describe("create: parameter checks", () => {
       ostemplate: DEBIAN,
       net0: "bridge=vmbr0,ip=10.0.0.5",
       rootfs: ":4",
-      tags: "ok;Bad Tag",
+      tags: "ok;Bad b@d",
       hostname: "-ldap1",
       colour: "blue",
     });
@@ -49,7 +49,7 @@ describe("create: parameter checks", () => {
       vmid: "value must have a minimum value of 100",
       net0: "invalid format - format error\nname: property is missing and it is not optional",
       rootfs: "invalid format - format error\nvolume: invalid format - unable to parse volume ID ':4'",
-      tags: "invalid format - invalid tag 'Bad'",
+      tags: "invalid format - invalid tag 'b@d'",
       hostname: "invalid format - value does not look like a valid DNS name",
       colour: "property is not defined in schema and the schema does not allow additional properties",
     });
@@ -260,7 +260,7 @@ describe("nextid and resources", () => {
       maxmem: 1024 * 1024 * 1024,
       maxdisk: 8 * 1024 ** 3,
       uptime: 0,
-      tags: "b;a",
+      tags: "a;b",
     });
     expect((await config("pve2", a))["rootfs"]).toBe(`local-lvm:vm-${a}-disk-0,size=8G`);
   });

@@ -1,6 +1,6 @@
 /** LXC containers: create, config, power, interfaces, destroy; and running their processes. */
 import { createHash, randomBytes } from "node:crypto";
-import { checkAnyPriv, checkPriv, checkRoot, checkVmPriv, hasVmPriv, type Identity } from "./auth.js";
+import { checkAnyPriv, checkPriv, checkRoot, checkVmPriv, hasVmPriv, isRoot, type Identity } from "./auth.js";
 import { matchImage } from "./config.js";
 import {
   containerOn,
@@ -15,12 +15,14 @@ import { fail, paramError } from "./errors.js";
 import {
   CREATE_ONLY_PARAMS,
   CREATE_SCHEMA,
-  PENDING_KEYS,
   UPDATE_SCHEMA,
   enabledFeatures,
+  normaliseConfigValue,
+  optionExists,
   privilegeForKey,
   printNet,
-  splitTags,
+  splitList,
+  updatePctConfig,
 } from "./lxcformat.js";
 import { routeInput, type RouteContext } from "./router.js";
 import { parsePropertyString, type ParamValue } from "./schema.js";
@@ -95,8 +97,61 @@ function checkConfigPrivs(id: Identity, vmid: number, pool: string | undefined, 
   for (const k of keys) checkVmPriv(id, vmid, pool, [privilegeForKey(k)]);
 }
 
+/** `skiplock` is for root@pam alone (a token never passes); PVE checks it before anything else. */
+function checkSkiplock(id: Identity, params: Record<string, ParamValue>): void {
+  if (params["skiplock"] === 1 && !isRoot(id))
+    throw paramError({ skiplock: "Only root may use this option." });
+}
+
+/** PUT config parameters that are not options: they alone make "no options specified". */
+const UPDATE_CONTROL_PARAMS = new Set(["node", "vmid", "digest", "skiplock"]);
+
+/**
+ * The text a task killed by another one ends with: the worker dies on SIGTERM with "received interrupt"
+ * (inferred from PVE::RESTEnvironment's fork_worker).
+ */
+const INTERRUPTED = "received interrupt";
+
+/** Settles as `work` does, or fails with INTERRUPTED as soon as `signal` aborts. */
+function untilAborted<T>(signal: AbortSignal, work: Promise<T>): Promise<T> {
+  if (signal.aborted) return Promise.reject(fail(INTERRUPTED));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(fail(INTERRUPTED));
+    signal.addEventListener("abort", onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
+}
+
+/** Running vzshutdown tasks per container, so that a stop with `overrule-shutdown` can abort them. */
+class ShutdownTasks {
+  private readonly byVmid = new Map<number, Map<string, AbortController>>();
+
+  add(vmid: number, upid: string): AbortSignal {
+    const tasks = this.byVmid.get(vmid) ?? new Map<string, AbortController>();
+    this.byVmid.set(vmid, tasks);
+    const abort = new AbortController();
+    tasks.set(upid, abort);
+    return abort.signal;
+  }
+
+  remove(vmid: number, upid: string): void {
+    const tasks = this.byVmid.get(vmid);
+    tasks?.delete(upid);
+    if (tasks?.size === 0) this.byVmid.delete(vmid);
+  }
+
+  /** Aborts every running shutdown of the container (PVE::GuestHelpers::abort_guest_tasks); returns their UPIDs. */
+  abort(vmid: number): string[] {
+    const tasks = [...(this.byVmid.get(vmid) ?? [])];
+    this.byVmid.delete(vmid);
+    for (const [, abort] of tasks) abort.abort();
+    return tasks.map(([upid]) => upid);
+  }
+}
+
 export class Lxc {
   private readonly mutex = new Map<number, Promise<unknown>>();
+  private readonly shutdowns = new ShutdownTasks();
 
   constructor(private readonly core: SimCore) {}
 
@@ -173,7 +228,7 @@ export class Lxc {
       diskwrite: 0,
     };
     if (conf["lock"] !== undefined) out["lock"] = conf["lock"];
-    if (conf["tags"] !== undefined) out["tags"] = splitTags(String(conf["tags"])).join(";");
+    if (conf["tags"] !== undefined) out["tags"] = conf["tags"];
     if (conf["template"] === 1) out["template"] = 1;
     if (running) {
       const pid = this.core.runtime.pid(ct.vmid);
@@ -241,7 +296,7 @@ export class Lxc {
 
     // Config with `lock: create` exists from now on: the vmid is taken, and config/start/destroy are refused.
     const conf: Record<string, ConfValue> = { arch: "amd64" };
-    for (const k of configKeys) conf[k] = p[k]!;
+    for (const k of configKeys) conf[k] = normaliseConfigValue(k, p[k]!);
     conf["hostname"] ??= `CT${vmid}`;
     for (const k of Object.keys(conf))
       if (/^net\d+$/.test(k)) conf[k] = printNet(String(conf[k]), randomHwaddr);
@@ -355,53 +410,39 @@ export class Lxc {
     const node = c.params["node"]!;
     const p = routeInput(c, UPDATE_SCHEMA);
     const id = c.identity;
-    const list = (v: ParamValue | undefined) =>
-      v === undefined
-        ? []
-        : String(v)
-            .split(/[,;\s]+/)
-            .filter((k) => k !== "");
-    const deletes = list(p["delete"]);
-    const reverts = list(p["revert"]);
-    const keys = Object.keys(p).filter((k) => !["node", "vmid", "delete", "digest", "revert"].includes(k));
-    for (const k of deletes)
-      if (keys.includes(k)) throw paramError({ delete: `cannot set and delete '${k}' at the same time` });
-    checkConfigPrivs(id, vmid, findContainer(this.core, vmid)?.pool, [...keys, ...deletes]);
-    checkRootOnly(id, p, false);
+    checkSkiplock(id, p);
+    if (Object.keys(p).every((k) => UPDATE_CONTROL_PARAMS.has(k))) throw fail("no options specified");
+    const deletes = splitList(String(p["delete"] ?? ""));
+    const reverts = splitList(String(p["revert"] ?? ""));
+    const keys = Object.keys(p).filter(
+      (k) => !UPDATE_CONTROL_PARAMS.has(k) && k !== "delete" && k !== "revert",
+    );
     const ct = containerOn(this.core, node, vmid);
+    if (p["skiplock"] !== 1) {
+      const locked = lockError(ct);
+      if (locked) throw locked;
+    }
     if (p["digest"] !== undefined && p["digest"] !== configDigest(ct))
       throw fail("detected modified configuration - file changed by other user? Try again.");
-    const locked = lockError(ct);
-    if (locked) throw locked;
-    if (keys.includes("unprivileged")) throw fail("unable to modify read-only option: 'unprivileged'");
-    if (deletes.includes("rootfs")) throw fail("unable to delete required option 'rootfs'");
-
-    const running = ct.status === "running";
-    for (const k of keys) {
-      let v = p[k]!;
-      if (/^net\d+$/.test(k)) v = printNet(String(v), randomHwaddr);
-      if (running && PENDING_KEYS.has(k)) {
-        ct.pending[k] = v;
-        ct.pendingDelete = ct.pendingDelete.filter((x) => x !== k);
-      } else {
-        ct.conf[k] = v;
-        delete ct.pending[k];
-      }
-    }
+    checkConfigPrivs(id, vmid, ct.pool, deletes);
     for (const k of deletes) {
-      if (running && PENDING_KEYS.has(k)) {
-        if (!ct.pendingDelete.includes(k)) ct.pendingDelete.push(k);
-        delete ct.pending[k];
-      } else {
-        delete ct.conf[k];
-        delete ct.pending[k];
-      }
+      if (!optionExists(k)) throw paramError({ delete: `unknown option '${k}'` });
+      if (keys.includes(k))
+        throw paramError({ delete: `you can't use '-${k}' and -delete ${k}' at the same time` });
     }
-    // `revert` drops pending changes of those keys.
-    for (const k of reverts) {
-      delete ct.pending[k];
-      ct.pendingDelete = ct.pendingDelete.filter((x) => x !== k);
+    checkConfigPrivs(id, vmid, ct.pool, keys);
+    checkRootOnly(id, p, false);
+
+    const set: Record<string, ConfValue> = {};
+    for (const k of keys) {
+      const v = normaliseConfigValue(k, p[k]!);
+      set[k] = /^net\d+$/.test(k) ? printNet(String(v), randomHwaddr) : v;
     }
+    const running = ct.status === "running";
+    const next = updatePctConfig(ct, { set, delete: deletes, revert: reverts }, running);
+    ct.conf = next.conf;
+    ct.pending = next.pending;
+    ct.pendingDelete = next.pendingDelete;
     this.changed();
     return null;
   }
@@ -497,21 +538,27 @@ export class Lxc {
 
   private stop(c: RouteContext): unknown {
     const ct = this.ct(c, "VM.PowerMgmt");
-    routeInput(c, {
+    const p = routeInput(c, {
       properties: {
         skiplock: { type: "boolean", optional: true },
         "overrule-shutdown": { type: "boolean", optional: true },
       },
     });
+    checkSkiplock(c.identity, p);
     if (ct.status !== "running") throw fail(`CT ${ct.vmid} not running`);
     const core = this.core;
-    return core.tasks.start(ct.node, "vzstop", String(ct.vmid), c.identity.authid, (t) =>
-      this.exclusive(ct.vmid, async () => {
+    return core.tasks.start(ct.node, "vzstop", String(ct.vmid), c.identity.authid, async (t) => {
+      // Before taking the config lock, which a hanging shutdown holds.
+      if (p["overrule-shutdown"] === 1) {
+        const overruled = this.shutdowns.abort(ct.vmid);
+        if (overruled.length > 0) t.log(`overruled vzshutdown tasks: ${overruled.join(", ")}`);
+      }
+      await this.exclusive(ct.vmid, async () => {
         await t.sleep(core.config.durations.stop);
         if (ct.status !== "running") throw fail(`CT ${ct.vmid} not running`);
         await core.runtime.stop(ct.vmid, core.config.stopGraceMs);
-      }),
-    );
+      });
+    });
   }
 
   private shutdown(c: RouteContext): unknown {
@@ -525,20 +572,25 @@ export class Lxc {
     if (ct.status !== "running") throw fail(`CT ${ct.vmid} not running`);
     const core = this.core;
     const timeout = Number(p["timeout"]);
-    return core.tasks.start(ct.node, "vzshutdown", String(ct.vmid), c.identity.authid, (t) =>
-      this.exclusive(ct.vmid, async () => {
-        await t.sleep(core.config.durations.shutdown);
-        if (ct.status !== "running") throw fail(`CT ${ct.vmid} not running`);
+    const vmid = ct.vmid;
+    return core.tasks.start(ct.node, "vzshutdown", String(vmid), c.identity.authid, (t) => {
+      const signal = this.shutdowns.add(vmid, t.upid);
+      const work = this.exclusive(vmid, async () => {
+        // An overruled task that was still waiting for the lock does nothing.
+        if (signal.aborted) return;
+        await untilAborted(signal, t.sleep(core.config.durations.shutdown));
+        if (ct.status !== "running") throw fail(`CT ${vmid} not running`);
         // `timeout` is in real seconds (not scaled): it bounds how long the process may take to exit.
-        if (await core.runtime.shutdown(ct.vmid, timeout * 1000)) return;
+        if (await untilAborted(signal, core.runtime.shutdown(vmid, timeout * 1000))) return;
         if (p["forceStop"] === 1) {
-          await core.runtime.stop(ct.vmid, 0);
+          await core.runtime.stop(vmid, 0);
           return;
         }
         // inferred: lxc-stop --nokill gives up and the task fails with the command's error.
-        throw fail(`command 'lxc-stop -n ${ct.vmid} --nokill --timeout ${timeout}' failed: exit code 1`);
-      }),
-    );
+        throw fail(`command 'lxc-stop -n ${vmid} --nokill --timeout ${timeout}' failed: exit code 1`);
+      });
+      return untilAborted(signal, work).finally(() => this.shutdowns.remove(vmid, t.upid));
+    });
   }
 
   private interfaces(c: RouteContext): unknown {

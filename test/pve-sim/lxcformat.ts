@@ -6,13 +6,18 @@ import {
   isIPv4Cidr,
   isIPv6,
   parsePropertyString,
+  specFor,
   type ParamSpec,
+  type ParamValue,
   type Schema,
 } from "./schema.js";
+import { fail } from "./errors.js";
+import type { ConfValue } from "./state.js";
 
 const MAC_RE = /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/;
 const ENV_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
-export const TAG_RE = /^[a-z0-9_][a-z0-9_\-+.]*$/;
+/** `pve-tag`: `^(?i)[a-z0-9_][a-z0-9_\-\+\.]*$`. */
+export const TAG_RE = /^[a-z0-9_][a-z0-9_\-+.]*$/i;
 
 /** `env`: NUL-separated `NAME=value`; control characters other than tab refused (texts inferred). */
 export function envFormat(v: string): string | undefined {
@@ -34,14 +39,38 @@ export function hostnameFormat(v: string): string | undefined {
   return DNS_NAME_RE.test(v) ? undefined : "value does not look like a valid DNS name";
 }
 
-/** `tags`: separated by `;` (also `,` and spaces, as PVE splits them), each `[a-z0-9_][a-z0-9_\-\+\.]*`. */
-export function splitTags(v: string): string[] {
-  return v.split(/[;, ]+/).filter((t) => t !== "");
+/**
+ * PVE::Tools::split_list: NUL-separated if there is a NUL, else separated by `,`, `;` and white space.
+ * How PVE reads `delete`, `revert`, `tags`, `nameserver` and `searchdomain`.
+ */
+export function splitList(v: string): string[] {
+  if (v.includes("\0")) return v.split("\0").filter((t) => t !== "");
+  return v
+    .replace(/[,;]/g, " ")
+    .trim()
+    .split(/\s+/)
+    .filter((t) => t !== "");
 }
 
+/** `tags`: each `pve-tag` (case-insensitive, no length limit). */
 export function tagsFormat(v: string): string | undefined {
-  const bad = splitTags(v).find((t) => !TAG_RE.test(t));
+  const bad = splitList(v).find((t) => !TAG_RE.test(t));
   return bad === undefined ? undefined : `invalid tag '${bad}'`;
+}
+
+/**
+ * Tags as PVE stores them (PVE::GuestHelpers::get_unique_tags with the default tag style): lower-cased,
+ * de-duplicated, sorted, `;`-joined, so `web;beta,alpha alpha` is stored as `alpha;beta;web`.
+ */
+export function uniqueTags(v: string): string {
+  return [...new Set(splitList(v).map((t) => t.toLowerCase()))].sort().join(";");
+}
+
+/** A config value as update_pct_config stores it: tags made unique, DNS lists space-separated. */
+export function normaliseConfigValue(key: string, value: ParamValue): ParamValue {
+  if (key === "tags") return uniqueTags(String(value));
+  if (key === "nameserver" || key === "searchdomain") return splitList(String(value)).join(" ");
+  return value;
 }
 
 /** Key order of a printed net property string (name first, as the config files show it). */
@@ -246,11 +275,20 @@ export const UPDATE_SCHEMA: Schema = {
     node: { type: "string", optional: true },
     vmid: { type: "integer", optional: true },
     delete: str(),
-    digest: str({ maxLength: 64 }),
+    digest: str({ maxLength: 40 }),
     revert: str(),
+    skiplock: bool,
   },
   patternProperties: CONFIG_PATTERNS,
 };
+
+/** Whether `key` names a container option (PVE::LXC::Config->option_exists), as `delete` demands. */
+export function optionExists(key: string): boolean {
+  return (
+    key === "lock" ||
+    specFor({ properties: CONFIG_PROPERTIES, patternProperties: CONFIG_PATTERNS }, key) !== undefined
+  );
+}
 
 /** The privilege a config key needs (pve-container's check_ct_modify_config_perm). */
 export function privilegeForKey(key: string): string {
@@ -261,15 +299,120 @@ export function privilegeForKey(key: string): string {
   return "VM.Config.Options";
 }
 
-/** Keys whose changes on a running container wait for the next start (inferred from the hotplug code). */
-export const PENDING_KEYS = new Set([
-  "env",
-  "entrypoint",
-  "features",
-  "unprivileged",
-  "arch",
-  "ostype",
-  "cmode",
-  "console",
-  "tty",
+/** Options a running container takes as they are (pve-container's LXC_FASTPLUG_OPTIONS). */
+const FASTPLUG_KEYS = new Set([
+  "description",
+  "onboot",
+  "startup",
+  "protection",
+  "hostname",
+  "hookscript",
+  "cores",
+  "tags",
+  "lock",
 ]);
+
+/** Options vmconfig_hotplug_pending changes through the container's cgroup (all but memory can be reset). */
+const CGROUP_KEYS = new Set(["cpulimit", "cpuunits", "memory", "swap"]);
+const CGROUP_RESET_KEYS = new Set(["cpulimit", "cpuunits", "swap"]);
+
+/**
+ * Keys of a net property string that update_net changes on the live interface (a new name or hwaddr
+ * replaces the veth; bridge, tag, firewall, link_down and rate re-plug it; the addresses are changed inside
+ * the container). Inferred: the simulator treats a change of any other key (mtu, trunks, host-managed) as
+ * one that cannot be hot-plugged, since update_net has no live path for it.
+ */
+const NET_HOTPLUG_KEYS = new Set([
+  "name",
+  "hwaddr",
+  "bridge",
+  "tag",
+  "firewall",
+  "link_down",
+  "rate",
+  "ip",
+  "gw",
+  "ip6",
+  "gw6",
+  "type",
+]);
+
+/** Options update_pct_config refuses to delete. */
+const REQUIRED_KEYS = new Set(["memory", "rootfs", "ostype"]);
+
+function netChangeIsHotpluggable(old: string, next: string): boolean {
+  const a = parsePropertyString(old);
+  const b = parsePropertyString(next);
+  if (typeof a === "string" || typeof b === "string") return false;
+  const keys = new Set([...a.keys(), ...b.keys()]);
+  return [...keys].every((k) => a.get(k) === b.get(k) || NET_HOTPLUG_KEYS.has(k));
+}
+
+/** Whether a running container takes a new value of `key` at once (else it waits for the next start). */
+export function setIsHotpluggable(key: string, old: ConfValue | undefined, next: ConfValue): boolean {
+  if (FASTPLUG_KEYS.has(key) || CGROUP_KEYS.has(key)) return true;
+  if (/^net\d+$/.test(key)) return old === undefined || netChangeIsHotpluggable(String(old), String(next));
+  // A new mount point or device is hot-plugged; changing an existing one waits.
+  if (/^(mp|dev)\d+$/.test(key)) return old === undefined;
+  return false;
+}
+
+/** Whether a running container drops `key` at once (else the delete waits for the next start). */
+export function deleteIsHotpluggable(key: string): boolean {
+  if (FASTPLUG_KEYS.has(key) || CGROUP_RESET_KEYS.has(key)) return true;
+  // pve-container matches `net(\d)`: one digit, so deleting net10 and above waits.
+  return /^unused\d+$/.test(key) || /^net\d$/.test(key);
+}
+
+/** A container's config with its pending section. */
+export interface PendingConfig {
+  conf: Record<string, ConfValue>;
+  pending: Record<string, ConfValue>;
+  pendingDelete: string[];
+}
+
+export interface ConfigChange {
+  /** New values, already normalised (normaliseConfigValue, printNet). */
+  set: Record<string, ConfValue>;
+  delete: string[];
+  revert: string[];
+}
+
+/**
+ * PVE::LXC::Config->update_pct_config followed by vmconfig_hotplug_pending (running) or
+ * vmconfig_apply_pending (stopped): reverts, then deletes, then new values. A stopped container takes
+ * everything at once; a running one only what can be hot-plugged, the rest waits in the pending section.
+ * Throws (HTTP 500) on a required or read-only option, before anything changed.
+ */
+export function updatePctConfig(cfg: PendingConfig, change: ConfigChange, running: boolean): PendingConfig {
+  const conf = { ...cfg.conf };
+  const pending = { ...cfg.pending };
+  const pendingDelete = new Set(cfg.pendingDelete);
+  for (const k of change.revert) {
+    delete pending[k];
+    pendingDelete.delete(k);
+  }
+  for (const k of change.delete) {
+    // A key that is not set is skipped (PVE warns "cannot delete 'k' - not set in current configuration!").
+    if (conf[k] === undefined && pending[k] === undefined) continue;
+    if (REQUIRED_KEYS.has(k)) throw fail(`unable to delete required option '${k}'`);
+    if (k === "unprivileged") throw fail(`unable to delete read-only option: '${k}'`);
+    delete pending[k];
+    if (!running || conf[k] === undefined || deleteIsHotpluggable(k)) {
+      delete conf[k];
+      pendingDelete.delete(k);
+    } else pendingDelete.add(k);
+  }
+  for (const [k, v] of Object.entries(change.set)) {
+    if (k === "unprivileged") throw fail(`unable to modify read-only option: '${k}'`);
+    pendingDelete.delete(k);
+    if (!running || setIsHotpluggable(k, conf[k], v)) {
+      conf[k] = v;
+      delete pending[k];
+    } else if (conf[k] === v) {
+      // cleanup_pending: a pending value equal to the current one is no change.
+      delete pending[k];
+    } else pending[k] = v;
+  }
+  return { conf, pending, pendingDelete: [...pendingDelete] };
+}
