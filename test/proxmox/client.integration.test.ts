@@ -229,7 +229,14 @@ describe("tasks", () => {
 
 describe("realms", () => {
   const realm = "ldaptest";
-  const seed = { ...SEED_REALM, realm, type: "ldap" as const, default: true, verify: false };
+  const seed = {
+    ...SEED_REALM,
+    realm,
+    type: "ldap" as const,
+    mode: "ldaps" as const,
+    default: true,
+    verify: false,
+  };
 
   it("creates, lists, reads with digest, updates with digest and delete, syncs and deletes", async () => {
     await pve.createRealm(seed);
