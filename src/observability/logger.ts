@@ -18,14 +18,15 @@ export interface LoggerOptions {
 /**
  * Builds each JSON line from a redacted copy of the entry, then passes the
  * finished line through the redactor again: a secret that reached the line by
- * a path the structural pass did not foresee (a message built by string
- * concatenation, an exotic error) is still caught before it is written.
+ * a path the structural pass does not cover (an object key, such as a map
+ * keyed by connection URI) is still caught before it is written.
  */
 function jsonLines(redactor: Redactor) {
   return winston.format((info) => {
     const { level, message, ...fields } = info;
-    // `logger.error(err)` hands winston the Error itself, whose stack is not enumerable.
-    const errorFields = info instanceof Error ? { errorName: info.name, stack: info.stack } : {};
+    // `logger.error(err)` hands winston the Error itself, whose stack and cause are not enumerable.
+    const errorFields =
+      info instanceof Error ? { errorName: info.name, stack: info.stack, cause: info.cause } : {};
     const record = redactor.redact({
       time: new Date().toISOString(),
       level,

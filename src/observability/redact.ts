@@ -2,49 +2,29 @@
  * Redaction of secret values from anything about to be logged. Two nets:
  * values registered at run time (a token secret read from a Secret) are
  * removed wherever they appear, and patterns catch what was never registered
- * (URI passwords, bearer tokens, fields named like secrets).
+ * (URI passwords, bearer tokens, fields and headers named like secrets).
  */
+import { REDACTED, redactString } from "./redact-text.js";
 
-export const REDACTED = "[REDACTED]";
+export { REDACTED };
 
+/**
+ * A field named like a secret holds one, whatever its shape (a string, a list
+ * of them, an object around one). A reference to a Secret (`credentialsSecretRef`,
+ * `uriSecretRef`) only names it: it ends in Ref and is kept.
+ */
 const sensitiveKey =
-  /(pass(word|wd|phrase)?|pwd|secret|token|authorization|api[-_]?key|private[-_]?key|credentials?|sql[-_]?uri|cookie)$/i;
+  /(pass(word|wd|phrase)?|pwd|secret|token|authorization|api[-_]?key|private[-_]?key|credentials?|sql[-_]?uri|cookie|ticket)$/i;
 
-/**
- * scheme://user:PASSWORD@host: keep the user, drop the password. The password
- * runs to the last "@" of the word, since an unescaped one may contain "@" or
- * "/"; over-redacting a URL is acceptable, leaking half a password is not.
- */
-const uriPassword = /([a-z][a-z0-9+.-]*:\/\/[^\s:/@]*:)\S*@/gi;
-/** The same inside a JSON line, where a run must not cross a string's closing quote. */
-const uriPasswordInJson = /([a-z][a-z0-9+.-]*:\/\/[^\s:/@"]*:)(?:[^\s"\\]|\\.)*@/gi;
-
-const textPatterns: Array<[RegExp, string]> = [
-  [/\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+/g, `$1 ${REDACTED}`],
-  // Proxmox API token header: PVEAPIToken=user@realm!tokenid=SECRET
-  [/(PVEAPIToken=[^\s=]+=)[^\s"',;]+/g, `$1${REDACTED}`],
-];
-
-/**
- * `key=value` / `"key": "value"` where the key ends like a secret name, with
- * any prefix (PGPASSWORD, db_password, token_secret). The value is a quoted
- * string (spaces allowed; `\"`-quoted inside a JSON string) or a bare word.
- * The Proxmox header has its own pattern above, which keeps the token id.
- */
-const secretAssignment =
-  /\b(?!PVEAPIToken=)(\w*?(?:password|passwd|pwd|secret|token|api_?key))(["']?\s*[:=]\s*)("(?:[^"\\]|\\.)*"|'[^']*'|\\"(?:[^"\\]|\\[^"])*\\"|[^\s"'&,;\\{}[\]]+)/gi;
-
-function assignmentRedactor(json: boolean) {
-  return (match: string, key: string, separator: string, value: string): string => {
-    const jsonKey = separator.startsWith('"');
-    // In a JSON line, a `"` after `key=` inside a string value is that string's end, not a value's start.
-    if (json && value.startsWith('"') && !jsonKey) return match;
-    const quote = value.startsWith('\\"') ? '\\"' : /^["']/.test(value) ? value[0]! : "";
-    // A bare JSON value after `"key":` (a number, true) becomes a string, so the line stays valid JSON.
-    const keep = quote === "" && jsonKey ? '"' : quote;
-    return `${key}${separator}${keep}${REDACTED}${keep}`;
-  };
+export function isSensitiveKey(key: string): boolean {
+  return sensitiveKey.test(key);
 }
+
+/**
+ * Each string literal of a JSON line, with what follows it: `:` makes it an
+ * object key, and a bare number or boolean may come after that key.
+ */
+const jsonToken = /"(?:[^"\\]|\\.)*"(\s*:\s*(-?\d[\d.eE+-]*|true|false)?)?/g;
 
 const minSecretLength = 4;
 
@@ -60,8 +40,7 @@ export class Redactor {
     const forms = new Set([value, escaped, encodeURIComponent(value), base64]);
     const added = [...forms].filter((f) => !this.secrets.includes(f));
     if (added.length === 0) return;
-    // Longest first, so a secret containing another is removed whole.
-    this.secrets = [...this.secrets, ...added].sort((a, b) => b.length - a.length);
+    this.secrets = [...this.secrets, ...added];
   }
 
   get registeredCount(): number {
@@ -69,31 +48,51 @@ export class Redactor {
   }
 
   redactText(text: string): string {
-    return this.redactWith(text, uriPassword, false);
+    return redactString(text, this.secrets);
   }
 
-  /** For serialized JSON: the last net over a finished log line, which must stay valid JSON. */
+  /**
+   * For a serialized JSON line: the last net over a finished log line, which
+   * must stay valid JSON. Every string in it, object keys included, is
+   * decoded, redacted as text and encoded again; a string or bare scalar
+   * under a key named like a secret is replaced.
+   */
   redactJsonLine(line: string): string {
-    return this.redactWith(line, uriPasswordInJson, true);
+    let underSensitiveKey = false;
+    return line.replace(jsonToken, (token: string, colon?: string, scalar?: string) => {
+      const literal = colon === undefined ? token : token.slice(0, -colon.length);
+      const text = decodeJsonString(literal);
+      if (text === undefined) return token;
+      const redactValue = underSensitiveKey;
+      underSensitiveKey = false;
+      const redacted = this.encodeRedacted(literal, text);
+      if (colon === undefined) return redactValue ? JSON.stringify(REDACTED) : redacted;
+      if (!isSensitiveKey(text)) return redacted + colon;
+      if (scalar === undefined) {
+        underSensitiveKey = true;
+        return redacted + colon;
+      }
+      return redacted + colon.slice(0, -scalar.length) + JSON.stringify(REDACTED);
+    });
   }
 
-  private redactWith(text: string, uri: RegExp, json: boolean): string {
-    let out = text;
-    for (const secret of this.secrets) out = out.split(secret).join(REDACTED);
-    out = out.replace(uri, `$1${REDACTED}@`);
-    for (const [pattern, replacement] of textPatterns) out = out.replace(pattern, replacement);
-    out = out.replace(secretAssignment, assignmentRedactor(json));
-    return out;
+  private encodeRedacted(literal: string, text: string): string {
+    const redacted = this.redactText(text);
+    return redacted === text ? literal : JSON.stringify(redacted);
   }
 
-  /** A redacted deep copy, safe to serialize: errors become plain objects, cycles are cut. */
+  /**
+   * A redacted deep copy, safe to serialize: errors become plain objects,
+   * cycles are cut. Object keys are kept as they are (renaming one could merge
+   * two entries): a secret in a key is left to `redactJsonLine`.
+   */
   redact(value: unknown): unknown {
     return this.walk(value, new WeakSet(), 0);
   }
 
   private walk(value: unknown, seen: WeakSet<object>, depth: number): unknown {
     if (typeof value === "string") return this.redactText(value);
-    if (typeof value === "bigint") return value.toString();
+    if (typeof value === "bigint" || typeof value === "number") return this.redactScalar(value);
     if (typeof value !== "object" || value === null) return value;
     if (seen.has(value)) return "[Circular]";
     if (depth > 12) return "[Truncated]";
@@ -109,6 +108,13 @@ export class Redactor {
     } finally {
       seen.delete(value);
     }
+  }
+
+  /** A number that is a registered secret (a PIN, a numeric token) goes too, as a string. */
+  private redactScalar(value: number | bigint): number | string {
+    const text = String(value);
+    if (this.redactText(text) !== text) return REDACTED;
+    return typeof value === "bigint" ? text : value;
   }
 
   private walkError(error: Error, seen: WeakSet<object>, depth: number): Record<string, unknown> {
@@ -127,18 +133,23 @@ export class Redactor {
     seen: WeakSet<object>,
     depth: number,
   ): Record<string, unknown> {
-    const out: Record<string, unknown> = {};
-    for (const [key, v] of entries) {
-      if (v === undefined || typeof v === "function") continue;
-      out[key] = sensitiveKey.test(key) && isSecretLike(v) ? REDACTED : this.walk(v, seen, depth + 1);
-    }
-    return out;
+    const kept = entries.filter(([, v]) => v !== undefined && typeof v !== "function");
+    // fromEntries, not assignment: a "__proto__" key stays a field instead of replacing the prototype.
+    return Object.fromEntries(
+      kept.map(([key, v]) => [
+        key,
+        isSensitiveKey(key) && v !== null ? REDACTED : this.walk(v, seen, depth + 1),
+      ]),
+    );
   }
 }
 
-/** A field named like a secret is dropped when it holds a value, not a reference object. */
-function isSecretLike(value: unknown): boolean {
-  return typeof value === "string" || typeof value === "number" || Buffer.isBuffer(value);
+function decodeJsonString(literal: string): string | undefined {
+  try {
+    return JSON.parse(literal) as string;
+  } catch {
+    return undefined;
+  }
 }
 
 /** One redactor for the process, so secrets registered anywhere protect every log line. */

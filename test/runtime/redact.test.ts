@@ -2,6 +2,7 @@ import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { createLogger } from "../../src/observability/logger.js";
 import { REDACTED, Redactor } from "../../src/observability/redact.js";
+import { blankOut } from "../../src/observability/redact-text.js";
 
 const tokenSecret = "3f1c9a7e-55b2-4d6e-9c1a-7b0e2d4f8a61";
 const dbPassword = "s3cr:et/P@ss";
@@ -57,6 +58,35 @@ describe("Redactor", () => {
       "tokens=5 passwordless=true",
       "tokens=5 passwordless=true",
     ],
+    ["API key header", "X-API-Key: k3y-abcdef", "X-API-Key: [REDACTED]"],
+    ["bare authorization header", "authorization: s3cr3t-value", "authorization: [REDACTED]"],
+    [
+      "Proxmox token header with a space after the prefix",
+      "Authorization: PVEAPIToken root@pam!op=0b1c-22aa",
+      "Authorization: PVEAPIToken root@pam!op=[REDACTED]",
+    ],
+    [
+      "Proxmox ticket cookie",
+      "PVEAuthCookie=PVE:root@pam:65F0A1B2::c2lnbmF0dXJl",
+      "PVEAuthCookie=[REDACTED]",
+    ],
+    ["cookie header", "Cookie: PVEAuthCookie=PVE:root@pam:65F0A1B2::c2ln", "Cookie: [REDACTED]"],
+    ["CSRF token header", "CSRFPreventionToken: 65F0A1B2:Qk9HVVM", "CSRFPreventionToken: [REDACTED]"],
+    [
+      "double-encoded JSON",
+      String.raw`body {\"password\":\"hunter22\"}`,
+      String.raw`body {\"password\":\"[REDACTED]\"}`,
+    ],
+    [
+      "JSON encoded three times",
+      String.raw`{\\\"token\\\":\\\"abc-123\\\"}`,
+      String.raw`{\\\"token\\\":\\\"[REDACTED]\\\"}`,
+    ],
+    [
+      "Proxmox token header inside escaped JSON keeps the token id",
+      String.raw`{\"Authorization\":\"PVEAPIToken=root@pam!op=0b1c-22aa\"}`,
+      String.raw`{\"Authorization\":\"PVEAPIToken=root@pam!op=[REDACTED]\"}`,
+    ],
   ])("pattern: %s", (_name, input, expected) => {
     expect(new Redactor().redactText(input)).toBe(expected);
   });
@@ -72,6 +102,16 @@ describe("Redactor", () => {
     expect(() => JSON.parse(out)).not.toThrow();
     expect(JSON.parse(out).next).toBe("v");
     expect(out).not.toContain('"pwd":5');
+  });
+
+  it("keeps a JSON line valid when a Proxmox token header is quoted inside a string", () => {
+    const line = JSON.stringify({ body: '{"Authorization":"PVEAPIToken=root@pam!op=0b1c-22aa"}', next: "v" });
+    const out = new Redactor().redactJsonLine(line);
+    expect(out).not.toContain("0b1c-22aa");
+    expect(JSON.parse(out)).toEqual({
+      body: '{"Authorization":"PVEAPIToken=root@pam!op=[REDACTED]"}',
+      next: "v",
+    });
   });
 
   it("removes the base64 form of a registered secret, as Secret .data carries it", () => {
@@ -96,6 +136,25 @@ describe("Redactor", () => {
       proxmox: { tokenId: "root@pam!op", tokenSecret: REDACTED, credentialsSecretRef: { name: "pve-token" } },
       list: [{ password: REDACTED }],
       env: { SQL_URI: REDACTED },
+    });
+  });
+
+  it("redacts every value under a secret-looking key, whatever its shape, but never a reference", () => {
+    const out = new Redactor().redact({
+      password: ["hunter22", "hunter23"],
+      tokenSecret: { value: "abc-def-123" },
+      apiKey: 123456789,
+      credentialsSecretRef: { name: "pve-token", key: "tokenSecret" },
+      uriSecretRef: { name: "db", key: "uri" },
+      cleared: { password: null },
+    });
+    expect(out).toEqual({
+      password: REDACTED,
+      tokenSecret: REDACTED,
+      apiKey: REDACTED,
+      credentialsSecretRef: { name: "pve-token", key: "tokenSecret" },
+      uriSecretRef: { name: "db", key: "uri" },
+      cleared: { password: null },
     });
   });
 
@@ -128,6 +187,39 @@ describe("Redactor", () => {
   });
 });
 
+describe("blankOut", () => {
+  it.each([
+    ["no span", [], "abcdefgh"],
+    ["one span", [{ start: 2, end: 4 }], `ab${REDACTED}efgh`],
+    [
+      "overlapping spans merge",
+      [
+        { start: 1, end: 4 },
+        { start: 3, end: 6 },
+      ],
+      `a${REDACTED}gh`,
+    ],
+    [
+      "touching spans merge",
+      [
+        { start: 0, end: 2 },
+        { start: 2, end: 3 },
+      ],
+      `${REDACTED}defgh`,
+    ],
+    [
+      "nested and unsorted spans",
+      [
+        { start: 5, end: 6 },
+        { start: 1, end: 7 },
+      ],
+      `a${REDACTED}h`,
+    ],
+  ])("%s", (_case, spans, expected) => {
+    expect(blankOut("abcdefgh", spans)).toBe(expected);
+  });
+});
+
 describe("logger", () => {
   it("writes JSON lines with level, message and fields", async () => {
     const { logger, lines, flush } = capture(new Redactor());
@@ -145,6 +237,34 @@ describe("logger", () => {
     createLogger({ level: "info", stream, redactor: r }).debug("hidden");
     await new Promise((res) => setImmediate(res));
     expect(lines).toEqual([]);
+  });
+
+  it("logs an error's cause chain, redacted, when the error itself is logged", async () => {
+    const r = new Redactor();
+    r.registerSecret(tokenSecret);
+    const { logger, lines, flush } = capture(r);
+    const root = new Error(`pve answered 401 for ${tokenSecret}`);
+    logger.error(new Error("realm sync failed", { cause: new Error("login failed", { cause: root }) }));
+    await flush();
+    const record = JSON.parse(lines[0]!);
+    expect(record.msg).toBe("realm sync failed");
+    expect(record.cause.message).toBe("login failed");
+    expect(record.cause.cause.message).toBe("pve answered 401 for [REDACTED]");
+    expect(lines[0]).not.toContain(tokenSecret);
+  });
+
+  it("catches a secret the structural pass leaves alone (an object key) in the finished line", async () => {
+    const r = new Redactor();
+    r.registerSecret(tokenSecret);
+    const { logger, lines, flush } = capture(r);
+    // Pools keyed by their connection URI; sessions keyed by their token.
+    logger.info("pools", { pools: new Map([[sqlUri, 3]]), sessions: { [tokenSecret]: "root@pam" } });
+    await flush();
+    expect(lines[0]).not.toContain(encodeURIComponent(dbPassword));
+    expect(lines[0]).not.toContain(tokenSecret);
+    expect(JSON.parse(lines[0]!).pools).toEqual({
+      "postgres://manager:[REDACTED]@db.example.com:5432/manager": 3,
+    });
   });
 
   it("never writes a secret, whichever way it is handed to the logger", async () => {
