@@ -115,7 +115,7 @@ export class EventRecorder implements EventSink {
           type: event.type,
           reason: event.reason,
           action: event.action,
-          note: this.redactor.redactText(event.note).slice(0, 1024),
+          note: truncateUtf8(this.redactor.redactText(event.note), maxNoteBytes),
           reportingController: this.options.reportingController,
           reportingInstance: this.options.reportingInstance,
           regarding: {
@@ -132,6 +132,23 @@ export class EventRecorder implements EventSink {
       this.options.logger.warn("event not recorded", { reason: event.reason, error: errorMessage(err) });
     }
   }
+}
+
+/** The API server's limit on an event note, which it counts in bytes, not characters. */
+const maxNoteBytes = 1024;
+
+/** The longest prefix of `text` that is at most `maxBytes` of UTF-8, never splitting a character. */
+export function truncateUtf8(text: string, maxBytes: number): string {
+  if (Buffer.byteLength(text, "utf8") <= maxBytes) return text;
+  let bytes = 0;
+  let end = 0;
+  // for...of walks code points, so a surrogate pair is kept or dropped whole.
+  for (const char of text) {
+    bytes += Buffer.byteLength(char, "utf8");
+    if (bytes > maxBytes) break;
+    end += char.length;
+  }
+  return text.slice(0, end);
 }
 
 /** Longest object name: a DNS subdomain. */

@@ -2,7 +2,13 @@ import { describe, expect, it } from "vitest";
 import { KubeConfig } from "@kubernetes/client-node";
 import { createLogger } from "../../src/observability/logger.js";
 import { Redactor } from "../../src/observability/redact.js";
-import { EventFilter, EventRecorder, eventName, type EventSpec } from "../../src/runtime/events.js";
+import {
+  EventFilter,
+  EventRecorder,
+  eventName,
+  truncateUtf8,
+  type EventSpec,
+} from "../../src/runtime/events.js";
 import type { KubeObject } from "../../src/runtime/resource.js";
 
 const obj = (uid: string): KubeObject => ({ metadata: { name: uid, namespace: "ns", uid } });
@@ -46,24 +52,59 @@ describe("EventFilter", () => {
   });
 });
 
+function recorderSendingTo(bodies: unknown[], redactor = new Redactor()) {
+  return new EventRecorder({
+    kubeConfig: new KubeConfig(),
+    reportingController: "test/controller",
+    reportingInstance: "i-1",
+    logger: createLogger({ level: "error" }),
+    redactor,
+    api: {
+      createNamespacedEvent: async (request: { body: unknown }) => {
+        bodies.push(request.body);
+        return {} as never;
+      },
+    } as never,
+  });
+}
+
+describe("truncateUtf8", () => {
+  it.each([
+    ["short text kept whole", "realm synced", 1024, "realm synced"],
+    ["ASCII cut at the byte limit", "a".repeat(2000), 1024, "a".repeat(1024)],
+    ["two-byte characters: 512 fit", "é".repeat(600), 1024, "é".repeat(512)],
+    ["three-byte characters: 341 fit, 1023 bytes", "€".repeat(400), 1024, "€".repeat(341)],
+    ["four-byte characters (surrogate pairs): 256 fit", "😀".repeat(300), 1024, "😀".repeat(256)],
+    [
+      "a character that would straddle the limit is dropped whole",
+      `a${"😀".repeat(300)}`,
+      1024,
+      `a${"😀".repeat(255)}`,
+    ],
+  ])("%s", (_case, text, max, expected) => {
+    const cut = truncateUtf8(text, max);
+    expect(cut).toBe(expected);
+    expect(Buffer.byteLength(cut, "utf8")).toBeLessThanOrEqual(max);
+  });
+});
+
 describe("EventRecorder", () => {
+  it("cuts a note to the API server's 1024 bytes, not 1024 UTF-16 units", async () => {
+    const bodies: unknown[] = [];
+    const recorder = recorderSendingTo(bodies);
+    recorder.record(obj("a"), ev("Failed", `Échec : ${"é".repeat(1000)}`));
+    await recorder.flush();
+    const note = (bodies[0] as { note: string }).note;
+    expect(Buffer.byteLength(note, "utf8")).toBeLessThanOrEqual(1024);
+    expect(Buffer.byteLength(note, "utf8")).toBeGreaterThan(1020);
+    expect(note.startsWith("Échec : é")).toBe(true);
+  });
+
   it("never sends a registered secret or a URI password in an event note", async () => {
     const bodies: unknown[] = [];
     const redactor = new Redactor();
     redactor.registerSecret("tok-3f1c9a7e55b2");
-    const recorder = new EventRecorder({
-      kubeConfig: new KubeConfig(),
-      reportingController: "test/controller",
-      reportingInstance: "i-1",
-      logger: createLogger({ level: "error" }),
-      redactor,
-      api: {
-        createNamespacedEvent: async (request: { body: unknown }) => {
-          bodies.push(request.body);
-          return {} as never;
-        },
-      } as never,
-    });
+    const recorder = recorderSendingTo(bodies, redactor);
     recorder.record(
       obj("a"),
       ev("Failed", "login with tok-3f1c9a7e55b2 to postgres://mgr:pa55word@db/x failed"),
