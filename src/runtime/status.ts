@@ -5,7 +5,7 @@ import { mergePatchDiff } from "./mergepatch.js";
 import type { KubeObject, ResourceClient } from "./resource.js";
 
 export interface StatusUpdate {
-  /** Fields of `status` to set; a field set to undefined is removed. */
+  /** Fields of `status` to set; a field set to undefined or null is removed (and an absent one stays absent). */
   fields?: Record<string, unknown>;
   conditions?: ConditionUpdate[];
 }
@@ -106,7 +106,9 @@ export class StatusPatcher implements StatusWriter {
 
   private redacted(update: StatusUpdate): StatusUpdate {
     return {
-      ...(update.fields ? { fields: this.redactStrings(update.fields) as Record<string, unknown> } : {}),
+      ...(update.fields
+        ? { fields: redactFreeText(update.fields, this.redactor, false) as Record<string, unknown> }
+        : {}),
       ...(update.conditions
         ? {
             conditions: update.conditions.map((c) => ({
@@ -117,13 +119,27 @@ export class StatusPatcher implements StatusWriter {
         : {}),
     };
   }
+}
 
-  /** Strings anywhere in the fields, leaving every other value (and undefined, which removes a field) as it is. */
-  private redactStrings(value: unknown): unknown {
-    if (typeof value === "string") return this.redactor.redactText(value);
-    if (Array.isArray(value)) return value.map((v) => this.redactStrings(v));
-    if (value !== null && typeof value === "object" && Object.getPrototypeOf(value) === Object.prototype)
-      return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, this.redactStrings(v)]));
-    return value;
-  }
+/**
+ * Fields that carry prose (a message, an error quoted from Proxmox): only
+ * these can quote a secret. Enums, names, hashes and task ids are left
+ * alone: rewriting one that happens to equal a registered secret would
+ * make the patch invalid on every reconcile.
+ */
+const freeTextKey = /^(message|error|details?|description)$|[a-z](Message|Error|Details?|Description)$/;
+
+export function isFreeTextKey(key: string): boolean {
+  return freeTextKey.test(key);
+}
+
+/** Strings under a free-text field, at any depth, redacted; every other value (and undefined, which removes a field) as it is. */
+function redactFreeText(value: unknown, redactor: Redactor, freeText: boolean): unknown {
+  if (typeof value === "string") return freeText ? redactor.redactText(value) : value;
+  if (Array.isArray(value)) return value.map((v) => redactFreeText(v, redactor, freeText));
+  if (value !== null && typeof value === "object" && Object.getPrototypeOf(value) === Object.prototype)
+    return Object.fromEntries(
+      Object.entries(value).map(([k, v]) => [k, redactFreeText(v, redactor, freeText || isFreeTextKey(k))]),
+    );
+  return value;
 }

@@ -53,6 +53,59 @@ describe("StatusPatcher", () => {
     expect(sent[1]).toEqual({ status: { phase: "Degraded" } });
   });
 
+  it("does not patch a field wanted null that the object does not have, on any reconcile", async () => {
+    const { client, sent } = fakeClient();
+    const patcher = new StatusPatcher(client, { now: () => new Date("2026-01-01T00:00:00Z") });
+    const written = await patcher.update(cached("10"), update);
+    const clearing = { ...update, fields: { ...update.fields, lastError: null } };
+    await patcher.update(cached(written.metadata.resourceVersion!, written.status), clearing);
+    expect(sent).toHaveLength(1);
+  });
+
+  it("redacts free text only: enum, name and hash fields stay valid even when a secret equals them", async () => {
+    const { client, sent } = fakeClient();
+    const redactor = new Redactor();
+    for (const value of ["Running", "ldap1", "9f8e7d6c5b4a", "Ready"]) redactor.registerSecret(value);
+    const patcher = new StatusPatcher(client, { now: () => new Date("2026-01-01T00:00:00Z"), redactor });
+    await patcher.update(cached("10"), {
+      fields: {
+        phase: "Ready",
+        servers: [
+          { name: "ldap1", state: "Running", configHash: "9f8e7d6c5b4a", message: "ldap1 is Running" },
+        ],
+        rollout: { targetHash: "9f8e7d6c5b4a", lastError: "hash 9f8e7d6c5b4a refused" },
+      },
+      conditions: [{ type: "Ready", status: "True", reason: "Ready", message: "Ready" }],
+    });
+    expect(sent).toEqual([
+      {
+        status: {
+          phase: "Ready",
+          servers: [
+            {
+              name: "ldap1",
+              state: "Running",
+              configHash: "9f8e7d6c5b4a",
+              message: "[REDACTED] is [REDACTED]",
+            },
+          ],
+          rollout: { targetHash: "9f8e7d6c5b4a", lastError: "hash [REDACTED] refused" },
+          conditions: [
+            {
+              type: "Ready",
+              status: "True",
+              reason: "Ready",
+              message: "[REDACTED]",
+              lastTransitionTime: "2026-01-01T00:00:00Z",
+              observedGeneration: 1,
+            },
+          ],
+          observedGeneration: 1,
+        },
+      },
+    ]);
+  });
+
   it("never sends a registered secret or a URI password in a condition message or status field", async () => {
     const { client, sent } = fakeClient();
     const redactor = new Redactor();
