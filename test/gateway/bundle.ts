@@ -1,5 +1,5 @@
-// Bundles the stand-in into one ESM file so that a container start answers
-// within about a second, as the real gateway does (0.6-0.9 s); compiling the
+// Bundles the stand-in into one ESM file so that its start takes no longer
+// than the real gateway's (about a second, see startup.ts); compiling the
 // TypeScript with tsx on every start takes several seconds on a loaded
 // machine. The bundle is cached by the hash of the sources.
 import { createHash } from "node:crypto";
@@ -50,9 +50,4 @@ export function gatewayBundle(): Promise<string> {
     return out;
   })();
   return pending;
-}
-
-/** The command line that starts the stand-in (for the simulator's image catalog). */
-export async function gatewayCommand(): Promise<string[]> {
-  return [process.execPath, await gatewayBundle()];
 }

@@ -1,20 +1,25 @@
 // The gateway stand-in against the real PostgreSQL: the contract of
 // shared/reference/ldap-gateway.md, quirks included.
+import { X509Certificate } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import net from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import tls from "node:tls";
-import { X509Certificate } from "node:crypto";
 import { InvalidCredentialsError, InsufficientAccessError } from "ldapts";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { queriesWithMembers } from "../testenv/management-schema.js";
 import { freePort } from "../testenv/ports.js";
 import { startPostgres, type TestPostgres } from "../testenv/postgres.js";
 import { gatewayBundle } from "./bundle.js";
-import { spawnGateway, startGateway, type RunningGateway } from "./harness.js";
+import { spawnGateway, startGateway, waitForTls, type RunningGateway, type SpawnOptions } from "./harness.js";
+import { certFiles } from "./tls.js";
 import { ldapClient, ldapsearch } from "./ldap-tools.js";
 
 let db: TestPostgres;
 const running: RunningGateway[] = [];
+const dirs: string[] = [];
 
 function seedEnv(extra: Record<string, string> = {}): Record<string, string> {
   return {
@@ -44,51 +49,168 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all(running.map((g) => g.kill()));
   await db?.stop();
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
 const user = (uid: string) => db.seed.users.find((u) => u.uid === uid)!;
 const dnOf = (uid: string) => `uid=${uid},${db.seed.baseDn}`;
 
+/** A spawned gateway whose output is collected, for the tests of how it starts (or does not). */
+async function spawnWatched(env: Record<string, string>, opts: SpawnOptions = {}) {
+  const proc = await spawnGateway(env, opts);
+  let out = "";
+  proc.stdout?.on("data", (b: Buffer) => (out += b.toString()));
+  proc.stderr?.on("data", (b: Buffer) => (out += b.toString()));
+  const exited = new Promise<number | null>((r) => proc.once("exit", r));
+  return { proc, exited, output: () => out };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until(cond: () => boolean, ms: number): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error("condition not met in time");
+    await sleep(20);
+  }
+}
+
+async function servedCert(host: string, port: number): Promise<X509Certificate> {
+  return new Promise((resolve, reject) => {
+    const s = tls.connect({ host, port, rejectUnauthorized: false }, () => {
+      resolve(new X509Certificate(s.getPeerCertificate(true).raw));
+      s.end();
+    });
+    s.on("error", reject);
+  });
+}
+
+function tempDir(): string {
+  const dir = mkdtempSync(path.join(tmpdir(), "gateway-test-"));
+  dirs.push(dir);
+  return dir;
+}
+
 describe("configuration through the environment", () => {
-  it.each(["DIRECTORY_BACKEND", "AUTH_BACKENDS", "SQL_URI"])(
-    "exits when %s is missing, without prompting",
+  it.each(["LDAP_BASE_DN", "DIRECTORY_BACKEND", "AUTH_BACKENDS"])(
+    "starts the interactive setup without %s and no .env: prints a prompt, hangs while stdin is open, exits 0 once it closes",
     async (name) => {
-      const env = seedEnv({ PORT: String(await freePort()) });
+      const port = await freePort();
+      const env = seedEnv({ PORT: String(port) });
       delete env[name];
-      const proc = await spawnGateway(env);
-      let out = "";
-      proc.stderr?.on("data", (b: Buffer) => (out += b.toString()));
-      // stdin stays open: the stand-in must not wait for an interactive setup.
-      const code = await new Promise<number | null>((r) => proc.once("exit", r));
-      expect(code).not.toBe(0);
-      expect(out).toContain(name);
+      const gw = await spawnWatched(env);
+      await until(() => /Server hostname \[[^\]]*\]: $/.test(gw.output()), 10_000);
+      await sleep(1000);
+      expect(gw.proc.exitCode).toBeNull();
+      // A prompt instead of a listener.
+      await expect(waitForTls("127.0.0.1", port, 200)).rejects.toThrow(/no LDAPS listener/);
+      gw.proc.stdin!.end();
+      expect(await gw.exited).toBe(0);
     },
   );
 
-  it("defaults to port 636 and a base DN derived from LDAP_COMMON_NAME, with a self-signed cert for that name", async () => {
-    const env = seedEnv({ LDAP_COMMON_NAME: "ldap.example.org", BIND_IP: "127.14.0.2" });
-    delete env.LDAP_BASE_DN;
-    const gw = await startGateway(env);
+  it("reads the variables from a .env in its working directory", async () => {
+    const cwd = tempDir();
+    writeFileSync(
+      path.join(cwd, ".env"),
+      `# as the setup writes it\nLDAP_BASE_DN=${db.seed.baseDn}\nDIRECTORY_BACKEND=sql\nAUTH_BACKENDS=sql\n`,
+    );
+    const env = seedEnv({ PORT: String(await freePort()) });
+    for (const name of ["LDAP_BASE_DN", "DIRECTORY_BACKEND", "AUTH_BACKENDS"]) delete env[name];
+    const gw = await startGateway(env, { cwd });
+    running.push(gw);
+    const c = ldapClient(gw.url);
+    expect((await c.search(db.seed.baseDn, { filter: "(uid=alice)" })).searchEntries).toHaveLength(1);
+    await c.unbind();
+  });
+
+  it("exits 1 without SQL_URI, with the real gateway's message that does not name the variable", async () => {
+    const env = seedEnv({ PORT: String(await freePort()) });
+    delete env.SQL_URI;
+    const gw = await spawnWatched(env);
+    expect(await gw.exited).toBe(1);
+    expect(gw.output()).toContain('The "url" argument must be of type string');
+    expect(gw.output()).not.toContain("SQL_URI");
+  });
+
+  it("exits 1 naming a missing query variable (the stand-in requires all four)", async () => {
+    const env = seedEnv({ PORT: String(await freePort()) });
+    delete env.SQL_QUERY_ALL_USERS;
+    const gw = await spawnWatched(env);
+    expect(await gw.exited).toBe(1);
+    expect(gw.output()).toContain("SQL_QUERY_ALL_USERS");
+  });
+
+  it("defaults to port 636 with a self-signed cert for LDAP_COMMON_NAME", async () => {
+    const gw = await startGateway(seedEnv({ LDAP_COMMON_NAME: "ldap.example.org", BIND_IP: "127.14.0.2" }));
     running.push(gw);
     expect(gw.port).toBe(636);
-    // The real gateway starts answering in 0.6-0.9 s; the stand-in should be close.
-    console.log(`gateway answered LDAPS ${gw.startMs} ms after spawn`);
-    expect(gw.startMs).toBeLessThan(5000);
-    const cert = await new Promise<X509Certificate>((resolve, reject) => {
-      const s = tls.connect({ host: "127.14.0.2", port: 636, rejectUnauthorized: false }, () => {
-        resolve(new X509Certificate(s.getPeerCertificate(true).raw));
-        s.end();
-      });
-      s.on("error", reject);
-    });
+    const cert = await servedCert("127.14.0.2", 636);
     expect(cert.subject).toBe("CN=ldap.example.org");
     expect(cert.subjectAltName).toBe("DNS:ldap.example.org");
     expect(cert.issuer).toBe(cert.subject);
     const c = ldapClient("ldaps://127.14.0.2:636");
     const dse = await c.search("", { scope: "base", attributes: ["namingContexts"] });
-    expect(dse.searchEntries[0]?.namingContexts).toBe("dc=ldap,dc=example,dc=org");
+    expect(dse.searchEntries[0]?.namingContexts).toBe(db.seed.baseDn);
     await c.unbind();
   });
+
+  it("turns database TLS off only for SQL_SSL=false, not for SQL_SSL=0", async () => {
+    // The test database has no TLS: with TLS on, every query fails and searches come back empty.
+    const off = await gateway({ SQL_SSL: "false" });
+    const zero = await gateway({ SQL_SSL: "0" });
+    const found = async (gw: RunningGateway): Promise<number> => {
+      const c = ldapClient(gw.url);
+      const n = (await c.search(db.seed.baseDn, { filter: "(uid=alice)" })).searchEntries.length;
+      await c.unbind();
+      return n;
+    };
+    expect(await found(off)).toBe(1);
+    expect(await found(zero)).toBe(0);
+  });
+});
+
+describe("start-up and certificate", () => {
+  it("keeps its self-signed certificate in ./cert of its working directory and reuses it on the next start", async () => {
+    const cwd = tempDir();
+    const env = seedEnv({ PORT: String(await freePort()) });
+    const first = await startGateway(env, { cwd });
+    const files = certFiles(cwd);
+    const kept = new X509Certificate(readFileSync(files.cert));
+    expect((await servedCert("127.0.0.1", first.port)).fingerprint256).toBe(kept.fingerprint256);
+    expect(readFileSync(files.key, "utf8")).toContain("PRIVATE KEY");
+    await first.kill();
+    const second = await startGateway(env, { cwd });
+    running.push(second);
+    expect((await servedCert("127.0.0.1", second.port)).fingerprint256).toBe(kept.fingerprint256);
+    // Another working directory (another container) makes its own.
+    const other = await gateway();
+    expect((await servedCert("127.0.0.1", other.port)).fingerprint256).not.toBe(kept.fingerprint256);
+  });
+
+  it(
+    "answers LDAPS 2-3 s after a first start that makes the certificate and about 1 s after a later start, unless scaled down",
+    { timeout: 60_000 },
+    async () => {
+      const cwd = tempDir();
+      const env = seedEnv({ PORT: String(await freePort()) });
+      const first = await startGateway(env, { cwd, startupScale: 1 });
+      await first.kill();
+      const later = await startGateway(env, { cwd, startupScale: 1 });
+      await later.kill();
+      const scaled = await startGateway(env, { cwd: tempDir(), startupScale: 0.2 });
+      await scaled.kill();
+      console.log(
+        `first LDAPS answer: ${first.startMs} ms (certificate made), ${later.startMs} ms (kept), ` +
+          `${scaled.startMs} ms (made, scale 0.2); real gateway: 1.7-3.4 s and 0.8-1.3 s`,
+      );
+      expect(first.startMs).toBeGreaterThanOrEqual(2400);
+      expect(first.startMs).toBeLessThan(4000);
+      expect(later.startMs).toBeGreaterThanOrEqual(950);
+      expect(later.startMs).toBeLessThan(2000);
+      expect(scaled.startMs).toBeLessThan(2400);
+    },
+  );
 });
 
 describe("directory contract with the seed's queries", () => {
@@ -103,16 +225,80 @@ describe("directory contract with the seed's queries", () => {
     expect(r.dns.sort()).toEqual(db.seed.users.map((u) => dnOf(u.uid)).sort());
   });
 
-  it("returns the root DSE from configuration", async () => {
+  it("returns the root DSE of main: objectClass top, namingContexts, supportedLDAPVersion, no defaultNamingContext", async () => {
     const c = ldapClient(gw.url);
     const { searchEntries } = await c.search("", { scope: "base" });
-    expect(searchEntries).toHaveLength(1);
-    expect(searchEntries[0]).toMatchObject({
-      dn: "",
-      namingContexts: db.seed.baseDn,
-      defaultNamingContext: db.seed.baseDn,
-      supportedLDAPVersion: "3",
-    });
+    expect(searchEntries).toEqual([
+      { dn: "", objectClass: "top", namingContexts: db.seed.baseDn, supportedLDAPVersion: "3" },
+    ]);
+    await c.unbind();
+  });
+
+  it("sends a search under another base DN to the root-DSE handler: scope base gives the root DSE, other scopes nothing", async () => {
+    const c = ldapClient(gw.url);
+    const base = await c.search("ou=nowhere,dc=other", { scope: "base", filter: "(uid=bob)" });
+    expect(base.searchEntries).toEqual([
+      { dn: "", objectClass: "top", namingContexts: db.seed.baseDn, supportedLDAPVersion: "3" },
+    ]);
+    for (const scope of ["one", "sub"] as const) {
+      expect((await c.search("ou=nowhere,dc=other", { scope, filter: "(uid=bob)" })).searchEntries).toEqual(
+        [],
+      );
+      expect((await c.search("", { scope, filter: "(objectClass=*)" })).searchEntries).toEqual([]);
+    }
+    await c.unbind();
+  });
+
+  it("lists all users, then all groups, for (objectClass=*), (objectClass=top), an empty filter and a base-scope read of an entry's DN", async () => {
+    const users = db.seed.users.map((u) => dnOf(u.uid)).sort();
+    const groups = db.seed.groups.map((g) => `cn=${g.cn},${db.seed.baseDn}`).sort();
+    const usersThenGroups = (dns: string[]): void => {
+      expect(dns.slice(0, users.length).sort()).toEqual(users);
+      expect(dns.slice(users.length).sort()).toEqual(groups);
+    };
+    const c = ldapClient(gw.url);
+    for (const filter of ["(objectClass=*)", "(objectClass=top)"]) {
+      usersThenGroups((await c.search(db.seed.baseDn, { filter })).searchEntries.map((e) => e.dn));
+    }
+    const read = await c.search(dnOf("alice"), { scope: "base" });
+    usersThenGroups(read.searchEntries.map((e) => e.dn));
+    await c.unbind();
+    // OpenLDAP's client sends an empty filter string as (objectclass=*).
+    const empty = await ldapsearch(gw.url, ["-b", db.seed.baseDn, ""]);
+    expect(empty.code).toBe(0);
+    usersThenGroups(empty.dns);
+  });
+
+  it("filters group searches by cn= and gidNumber=, so that SSSD's getgrnam and getgrgid get the one group", async () => {
+    const c = ldapClient(gw.url);
+    const cns = async (filter: string, attributes?: string[]): Promise<string[]> =>
+      (await c.search(db.seed.baseDn, { filter, ...(attributes ? { attributes } : {}) })).searchEntries.map(
+        (e) => String(e.cn),
+      );
+    expect(await cns("(cn=devs)")).toEqual(["devs"]);
+    expect(await cns("(&(objectClass=posixGroup)(cn=devs))")).toEqual(["devs"]);
+    expect(await cns("(gidNumber=2001)")).toEqual(["ldapusers"]);
+    const sssd = ["cn", "gidNumber", "memberUid", "objectClass"];
+    expect(
+      await cns("(&(cn=devs)(objectClass=posixGroup)(cn=*)(&(gidNumber=*)(!(gidNumber=0))))", sssd),
+    ).toEqual(["devs"]);
+    expect(
+      await cns("(&(gidNumber=2000)(objectClass=posixGroup)(cn=*)(&(gidNumber=*)(!(gidNumber=0))))", sssd),
+    ).toEqual(["sysadmins"]);
+    expect(await cns("(cn=nosuchgroup)")).toEqual([]);
+    await c.unbind();
+  });
+
+  it("routes by the requested attributes: only cn, or gidNumber or memberUid, means groups", async () => {
+    const c = ldapClient(gw.url);
+    const dns = async (filter: string, attributes: string[]): Promise<string[]> =>
+      (await c.search(db.seed.baseDn, { filter, attributes })).searchEntries.map((e) => e.dn).sort();
+    const groups = db.seed.groups.map((g) => `cn=${g.cn},${db.seed.baseDn}`).sort();
+    expect(await dns("(mail=alice@example.com)", ["gidNumber"])).toEqual(groups);
+    expect(await dns("(mail=alice@example.com)", ["memberUid"])).toEqual(groups);
+    expect(await dns("(objectClass=*)", ["cn"])).toEqual(groups);
+    // User filters come first.
+    expect(await dns("(uid=alice)", ["gidNumber"])).toEqual([dnOf("alice")]);
     await c.unbind();
   });
 
@@ -165,9 +351,9 @@ describe("directory contract with the seed's queries", () => {
     expect(await dns("(mail=alice@example.com)")).toEqual([]);
     // A lookup by uid number returns every user.
     expect(await dns("(&(objectClass=posixAccount)(uidNumber=2001))")).toHaveLength(db.seed.users.length);
-    // Base and scope are ignored.
+    // Base and scope are ignored under the base DN.
     expect(
-      (await c.search("ou=nowhere,dc=other", { scope: "base", filter: "(uid=bob)" })).searchEntries,
+      (await c.search(`ou=nowhere,${db.seed.baseDn}`, { scope: "base", filter: "(uid=bob)" })).searchEntries,
     ).toHaveLength(1);
     await c.unbind();
   });
@@ -293,23 +479,47 @@ describe("binds", () => {
     },
   );
 
-  it("refuses plain-text and {SSHA} passwords even when they match", async () => {
+  it("refuses plain-text, {SSHA}, $1$ and $2y$ passwords even when they match", async () => {
     await db.addUser({ uid: "plainpw", password: "secret-1", hashKind: "plain" });
     await db.addUser({ uid: "sshapw", password: "secret-2", hashKind: "ssha" });
     await db.addUser({ uid: "md5pw", password: "secret-3", hashKind: "plain" });
+    await db.addUser({ uid: "bcrypt2y", password: "secret-4", hashKind: "bcrypt" });
+    // `openssl passwd -1 -salt abcdefgh secret-3`
     await db.query(
       `UPDATE "Users" SET "userPassword" = '$1$abcdefgh$v6IibNq/kngzpFpM6VYGZ0' WHERE "uid" = 'md5pw'`,
     );
+    // The same bcrypt hash under PHP's prefix.
+    await db.query(
+      `UPDATE "Users" SET "userPassword" = regexp_replace("userPassword", '^\\$2[ab]\\$', '$2y$') WHERE "uid" = 'bcrypt2y'`,
+    );
     try {
+      const stored = await db.query<{ userPassword: string }>(
+        `SELECT "userPassword" FROM "Users" WHERE "uid" = 'bcrypt2y'`,
+      );
+      expect(stored.rows[0]?.userPassword).toMatch(/^\$2y\$/);
       const c = ldapClient(gw.url);
       await expect(c.bind(dnOf("plainpw"), "secret-1")).rejects.toBeInstanceOf(InvalidCredentialsError);
       await expect(c.bind(dnOf("sshapw"), "secret-2")).rejects.toBeInstanceOf(InvalidCredentialsError);
-      // `openssl passwd -1 -salt abcdefgh secret-3`
-      await c.bind(dnOf("md5pw"), "secret-3");
+      await expect(c.bind(dnOf("md5pw"), "secret-3")).rejects.toBeInstanceOf(InvalidCredentialsError);
+      await expect(c.bind(dnOf("bcrypt2y"), "secret-4")).rejects.toBeInstanceOf(InvalidCredentialsError);
       await c.unbind();
     } finally {
-      await db.query(`DELETE FROM "Users" WHERE "uid" IN ('plainpw', 'sshapw', 'md5pw')`);
+      await db.query(`DELETE FROM "Users" WHERE "uid" IN ('plainpw', 'sshapw', 'md5pw', 'bcrypt2y')`);
     }
+  });
+
+  it("logs a failed bind at error level, and no disconnect", async () => {
+    const gw = await gateway();
+    const c = ldapClient(gw.url);
+    await expect(c.bind(dnOf("alice"), "wrong")).rejects.toBeInstanceOf(InvalidCredentialsError);
+    await c.unbind();
+    await until(
+      () => /ERROR LDAP Client connection error: \{"error":"Invalid credentials"\}/.test(gw.logs()),
+      5000,
+    );
+    await sleep(300); // the disconnect has happened by now
+    expect(gw.logs()).not.toMatch(/disconnect/i);
+    expect(gw.logs()).not.toContain(user("alice").password);
   });
 
   it("refuses unknown users under the base DN", async () => {

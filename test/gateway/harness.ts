@@ -1,11 +1,15 @@
-// Starts the gateway stand-in as a separate process for tests, with exactly
-// the environment a container would get (plus PATH for openssl), and makes
-// sure it is killed on teardown even when a test fails or the run is
-// interrupted.
+// Starts the gateway stand-in (or the build PVE_SIM_GATEWAY_COMMAND names) as
+// a separate process for tests, with exactly the environment a container
+// would get (plus PATH for openssl) and a working directory of its own, as a
+// container has its own filesystem, and makes sure it is killed on teardown
+// even when a test fails or the run is interrupted.
 import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import tls from "node:tls";
 import { killQuietly, registerCleanup } from "../testenv/cleanup.js";
-import { gatewayCommand } from "./bundle.js";
+import { gatewayCommand } from "./launch.js";
 
 export interface RunningGateway {
   proc: ChildProcess;
@@ -20,12 +24,34 @@ export interface RunningGateway {
   kill(): Promise<void>;
 }
 
-export async function spawnGateway(env: Record<string, string>): Promise<ChildProcess> {
-  const [cmd, ...args] = await gatewayCommand();
-  return spawn(cmd!, args, {
+export interface SpawnOptions {
+  /**
+   * The stand-in's start-up time as a share of the real gateway's (default 0:
+   * as fast as it can; 1: as slow as the real one).
+   */
+  startupScale?: number;
+  /** Working directory (where ./cert and .env live); default: a fresh one, removed when the process exits. */
+  cwd?: string;
+}
+
+export async function spawnGateway(
+  env: Record<string, string>,
+  opts: SpawnOptions = {},
+): Promise<ChildProcess> {
+  const [cmd, ...args] = await gatewayCommand({ startupScale: opts.startupScale ?? 0 });
+  const cwd = opts.cwd ?? mkdtempSync(path.join(tmpdir(), "ldap-gateway-"));
+  const removeCwd = opts.cwd ? () => undefined : () => rmSync(cwd, { recursive: true, force: true });
+  const unregister = registerCleanup(removeCwd);
+  const proc = spawn(cmd!, args, {
     env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...env },
+    cwd,
     stdio: ["pipe", "pipe", "pipe"],
   });
+  proc.once("exit", () => {
+    unregister();
+    removeCwd();
+  });
+  return proc;
 }
 
 /** Resolves once a TLS handshake with the listener succeeds. */
@@ -51,11 +77,14 @@ export async function waitForTls(
   }
 }
 
-export async function startGateway(env: Record<string, string>): Promise<RunningGateway> {
+export async function startGateway(
+  env: Record<string, string>,
+  opts: SpawnOptions = {},
+): Promise<RunningGateway> {
   const host = env.BIND_IP ?? "0.0.0.0";
   const port = Number(env.PORT ?? (env.LDAP_UNENCRYPTED === "true" ? 389 : 636));
   const started = Date.now();
-  const proc = await spawnGateway(env);
+  const proc = await spawnGateway(env, opts);
   let output = "";
   proc.stdout?.on("data", (b: Buffer) => (output += b.toString()));
   proc.stderr?.on("data", (b: Buffer) => (output += b.toString()));
