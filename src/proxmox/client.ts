@@ -114,11 +114,6 @@ export class ProxmoxClient {
     return proxmoxApi(this.engine.bind(opts));
   }
 
-  /** A call the proxy's types cannot express (parameters they lack); same engine, same rules. */
-  raw(method: string, path: string, params?: Params, opts?: CallOptions): Promise<unknown> {
-    return this.engine.call(method, path, params, opts);
-  }
-
   // --- Cluster -------------------------------------------------------------------------------------
 
   version(opts?: CallOptions): Promise<PveVersion> {
