@@ -22,9 +22,14 @@ interface View {
 
 type Rule = (text: string) => Span[];
 
-/** Spans of the first capture group that took part in each match; `pattern` needs the `d` and `g` flags. */
-function groupSpans(pattern: RegExp): Rule {
+/**
+ * Spans of the first capture group that took part in each match; `pattern`
+ * needs the `d` and `g` flags. `hint`, a cheap test every match passes,
+ * spares most log strings the full pattern.
+ */
+function groupSpans(pattern: RegExp, hint: RegExp): Rule {
   return (text) => {
+    if (!hint.test(text)) return [];
     const spans: Span[] = [];
     for (const match of text.matchAll(pattern)) {
       const range = match.indices?.slice(1).find((r) => r !== undefined);
@@ -56,7 +61,12 @@ const proxmoxToken = /\bPVEAPIToken[=\s]\s*[^\s=]+=([^\s"',;\\]+)/dgi;
 const secretAssignment =
   /\b(?!PVEAPIToken\b)[\w-]*?(?:password|passwd|pwd|secret|token|api[-_]?key|authorization|cookie|ticket|credentials?)["']?\s*[:=]\s*(?:(?:Bearer|Basic|Digest|Negotiate)\s+)?(?:"(?!PVEAPIToken\b)((?:[^"\\]|\\.)*)"|'(?!PVEAPIToken\b)([^']*)'|(?!PVEAPIToken\b)([^\s"'&,;\\{}[\]]+))/dgi;
 
-const patternRules: Rule[] = [uriPassword, bearerToken, proxmoxToken, secretAssignment].map(groupSpans);
+const patternRules: Rule[] = [
+  groupSpans(uriPassword, /:\/\//),
+  groupSpans(bearerToken, /Bearer|Basic/),
+  groupSpans(proxmoxToken, /PVEAPIToken/i),
+  groupSpans(secretAssignment, /[:=]/),
+];
 
 function literalRule(secrets: readonly string[]): Rule {
   return (text) => {

@@ -145,6 +145,8 @@ export class Redactor {
 }
 
 function decodeJsonString(literal: string): string | undefined {
+  // Without a backslash the literal's text is what lies between its quotes.
+  if (!literal.includes("\\")) return literal.slice(1, -1);
   try {
     return JSON.parse(literal) as string;
   } catch {
