@@ -157,8 +157,12 @@ export class Transport {
       signal?.addEventListener("abort", onAbort, { once: true });
 
       req.on("socket", (socket) => {
-        if (req.reusedSocket) sent = true;
-        else socket.once("secureConnect", () => (sent = true));
+        if (req.reusedSocket) return void (sent = true);
+        // The socket outlives the request in the pool: take the listener off when the request ends,
+        // or every request on a socket that was handed over before its handshake leaves one behind.
+        const onSecureConnect = () => (sent = true);
+        socket.once("secureConnect", onSecureConnect);
+        req.once("close", () => socket.off("secureConnect", onSecureConnect));
       });
       req.on("error", (e: NodeJS.ErrnoException) =>
         fail({ type: "network", sent, code: e.code }, { detail: this.scrub(e.message), cause: e }),
