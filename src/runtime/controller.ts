@@ -26,9 +26,10 @@ export type ReconcileResult = { requeueAfter?: number } | void;
 
 /**
  * Level-triggered: called with the key and a deep copy of the cached object
- * (undefined once deleted), which the reconciler may change freely. Return `requeueAfter` to be called again later; throw to be
- * retried with backoff, or throw a TerminalError to skip the retry (the
- * periodic resync still runs the key again).
+ * (undefined once deleted), which the reconciler may change freely. Return
+ * `requeueAfter` to be called again later; throw to be retried with backoff,
+ * or throw a TerminalError to skip the retry (the periodic resync still runs
+ * the key again).
  */
 export type Reconciler = (
   key: string,

@@ -129,17 +129,16 @@ export class StatusPatcher implements StatusWriter {
  */
 const freeTextKey = /^(message|error|details?|description)$|[a-z](Message|Error|Details?|Description)$/;
 
-export function isFreeTextKey(key: string): boolean {
-  return freeTextKey.test(key);
-}
-
-/** Strings under a free-text field, at any depth, redacted; every other value (and undefined, which removes a field) as it is. */
+/** Strings under a free-text field, at any depth, redacted; every other value (undefined and null too) as it is. */
 function redactFreeText(value: unknown, redactor: Redactor, freeText: boolean): unknown {
   if (typeof value === "string") return freeText ? redactor.redactText(value) : value;
   if (Array.isArray(value)) return value.map((v) => redactFreeText(v, redactor, freeText));
   if (value !== null && typeof value === "object" && Object.getPrototypeOf(value) === Object.prototype)
     return Object.fromEntries(
-      Object.entries(value).map(([k, v]) => [k, redactFreeText(v, redactor, freeText || isFreeTextKey(k))]),
+      Object.entries(value).map(([k, v]) => [
+        k,
+        redactFreeText(v, redactor, freeText || freeTextKey.test(k)),
+      ]),
     );
   return value;
 }
