@@ -21,7 +21,14 @@ export const PRINTER_COLUMNS = [
   { name: "Ready", type: "string", jsonPath: ".status.readyServers", description: "Healthy servers" },
   { name: "Realm", type: "string", jsonPath: ".status.realm.syncState", description: "Realm sync state" },
   { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" },
-  { name: "Step", type: "string", jsonPath: ".status.rollout.step", priority: 1 },
+  {
+    name: "Server",
+    type: "string",
+    jsonPath: ".status.rollout.server",
+    description: "Server in the rollout",
+    priority: 1,
+  },
+  { name: "Step", type: "string", jsonPath: ".status.rollout.step", description: "Its step", priority: 1 },
   { name: "Reason", type: "string", jsonPath: readyCondition("reason"), priority: 1 },
   { name: "Message", type: "string", jsonPath: readyCondition("message"), priority: 1 },
 ];

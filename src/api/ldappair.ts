@@ -222,6 +222,11 @@ export const Realm = Type.Object(
       default: false,
       description: "Take over an existing realm of this name that the operator did not create.",
     }),
+    syncNames: Type.Boolean({
+      default: false,
+      description:
+        "Also import first and last names (sync_attributes firstname=givenname,lastname=sn, lower case: the gateway drops mixed-case attribute names).",
+    }),
   },
   { default: {} },
 );
@@ -273,6 +278,15 @@ export const Rollout = Type.Object(
       max: {
         value: "1h",
         why: "it only has to outlast SSSD's 30s retry of a failed server, and the rollout waits this long per server",
+      },
+    }),
+    progressDeadline: Duration({
+      default: "10m",
+      description:
+        "How long a step may wait (on the peer gate, on a server to come back) before the LdapPair reports Stalled.",
+      max: {
+        value: "24h",
+        why: "a rollout step waits for seconds or minutes; a day without progress has long needed a person",
       },
     }),
     paused: Type.Boolean({ default: false }),
@@ -354,6 +368,11 @@ export const LdapPairSpec = Type.Object(
       }),
     ),
     requireAuthForSearch: Type.Boolean({ default: false }),
+    groupMembers: Type.Boolean({
+      default: true,
+      description:
+        "Give groups their members: SQL_QUERY_ALL_GROUPS also returns member_uids and members, so Proxmox realm syncs and getent group show them. Off renders the runbook's exact queries (groups without members). Changes the gateways' env, so the servers are restarted.",
+    }),
     extraEnv: Type.Optional(
       Type.Array(ExtraEnvVar, {
         maxItems: 64,
@@ -410,9 +429,15 @@ export const SERVER_STATES = [
   "Stopped",
   "Starting",
   "Running",
+  "Stopping",
   "Removing",
+  "Conflict",
   "Unknown",
 ] as const;
+
+const Time = (description?: string) =>
+  Type.String({ format: "date-time", maxLength: 64, ...(description ? { description } : {}) });
+const Upid = (description: string) => Type.String({ maxLength: 512, description });
 
 export const ServerStatus = Type.Object({
   name: Type.String({ maxLength: 63 }),
@@ -421,44 +446,140 @@ export const ServerStatus = Type.Object({
   address: Type.Optional(Type.String({ maxLength: 64 })),
   image: Type.Optional(Type.String({ maxLength: 512 })),
   configHash: Type.Optional(Type.String({ maxLength: 64 })),
+  buildHash: Type.Optional(Type.String({ maxLength: 64 })),
   state: StringEnum(SERVER_STATES),
   healthy: Type.Boolean(),
-  lastProbeTime: Type.Optional(Type.String({ format: "date-time" })),
+  passes: Type.Optional(
+    Type.Integer({ minimum: 0, description: "Consecutive passed health probes on the current address." }),
+  ),
+  healthySince: Type.Optional(Time("When the server last began passing its probe.")),
+  lastDownAt: Type.Optional(
+    Time(
+      "When the server last went down (stopped by the operator or seen failing): the peer gate waits from it.",
+    ),
+  ),
+  startedAt: Type.Optional(Time("When the operator last saw a start of this server succeed.")),
+  lastProbeTime: Type.Optional(Time()),
+  failedStep: Type.Optional(
+    Type.String({
+      maxLength: 64,
+      description: "The probe step that failed last: connect, rootDse, knownUser, userCount.",
+    }),
+  ),
+  envKeys: Type.Optional(
+    Type.Array(Type.String({ maxLength: 128 }), {
+      maxItems: 128,
+      description:
+        "The variables the operator last wrote into the env, so a removed extraEnv entry is removed too.",
+    }),
+  ),
   message: Type.Optional(Type.String({ maxLength: 4096 })),
 });
 
 export const RolloutStatus = Type.Object({
   server: Type.Optional(Type.String({ maxLength: 63 })),
   step: Type.Optional(Type.String({ maxLength: 64 })),
-  since: Type.Optional(Type.String({ format: "date-time" })),
+  since: Type.Optional(Time("When the current step (or wait) began.")),
   targetImage: Type.Optional(Type.String({ maxLength: 512 })),
   targetHash: Type.Optional(Type.String({ maxLength: 64 })),
   previousImage: Type.Optional(Type.String({ maxLength: 512 })),
   previousHash: Type.Optional(Type.String({ maxLength: 64 })),
-  pendingTask: Type.Optional(
-    Type.String({ maxLength: 512, description: "UPID of the Proxmox task in flight." }),
-  ),
   updatedServers: Type.Optional(Type.Integer({ minimum: 0, maximum: 2 })),
   message: Type.Optional(Type.String({ maxLength: 4096 })),
 });
 
-export const REALM_SYNC_STATES = ["Pending", "Syncing", "Synced", "Failed", "Unmanaged"] as const;
+/** The Proxmox calls that return a task, by the name of the planner's action. */
+export const TASK_ACTIONS = [
+  "PullImage",
+  "DeleteImage",
+  "CreateContainer",
+  "StartContainer",
+  "StopContainer",
+  "DeleteContainer",
+  "SyncRealm",
+] as const;
+
+export const TaskStatus = Type.Object(
+  {
+    upid: Upid("The task id, read from the node named in it."),
+    action: StringEnum(TASK_ACTIONS),
+    server: Type.Optional(Type.String({ maxLength: 63 })),
+    node: Type.Optional(Type.String({ maxLength: 63 })),
+    vmid: Type.Optional(Type.Integer({ minimum: 100 })),
+    startedAt: Time(),
+    syncRequest: Type.Optional(
+      Type.String({ maxLength: 256, description: "The sync-now annotation value this sync answers." }),
+    ),
+  },
+  { description: "The one Proxmox task in flight; the next reconcile reads its outcome instead of waiting." },
+);
+
+export const LastFailure = Type.Object(
+  {
+    action: Type.String({ maxLength: 64 }),
+    server: Type.Optional(Type.String({ maxLength: 63 })),
+    reason: Type.Optional(Type.String({ maxLength: 128 })),
+    time: Time(),
+    attempts: Type.Integer({ minimum: 1 }),
+    message: Type.String({ maxLength: 4096 }),
+  },
+  { description: "The last failed action; retried with backoff after `time`, growing with `attempts`." },
+);
+
+export const REALM_SYNC_STATES = ["Pending", "Syncing", "Synced", "Failed", "Conflict", "Unmanaged"] as const;
+export const SYNC_REASONS = [
+  "NeverSynced",
+  "RealmCreated",
+  "RealmUpdated",
+  "ServerRebuilt",
+  "SyncRequested",
+  "Interval",
+] as const;
 
 export const RealmStatus = Type.Object({
   name: Type.Optional(Type.String({ maxLength: 32 })),
   syncState: Type.Optional(StringEnum(REALM_SYNC_STATES)),
-  lastSyncTime: Type.Optional(Type.String({ format: "date-time" })),
-  lastSyncTask: Type.Optional(Type.String({ maxLength: 512 })),
+  lastSyncTime: Type.Optional(Time()),
+  lastSyncTask: Type.Optional(Upid("The task of the last sync.")),
+  lastSyncReason: Type.Optional(StringEnum(SYNC_REASONS)),
   usersImported: Type.Optional(Type.Integer({ minimum: 0 })),
   groupsImported: Type.Optional(Type.Integer({ minimum: 0 })),
+  groupsWithoutMembers: Type.Optional(Type.Integer({ minimum: 0 })),
+  membersMissing: Type.Optional(
+    Type.String({
+      maxLength: 1024,
+      description: "Why the last sync imported groups without members, and the fix.",
+    }),
+  ),
+  pendingSync: Type.Optional(StringEnum(SYNC_REASONS, { description: "A sync owed since a change." })),
+  syncRequest: Type.Optional(
+    Type.String({ maxLength: 256, description: "The last sync-now annotation value a sync answered." }),
+  ),
   message: Type.Optional(Type.String({ maxLength: 4096 })),
 });
 
 export const DatabaseStatus = Type.Object({
   reachable: Type.Boolean(),
-  lastCheckTime: Type.Optional(Type.String({ format: "date-time" })),
+  lastCheckTime: Type.Optional(Time()),
   users: Type.Optional(Type.Integer({ minimum: 0 })),
   message: Type.Optional(Type.String({ maxLength: 4096 })),
+});
+
+const DnsValues = Type.Object({
+  search: Type.Optional(Type.String({ maxLength: 253 })),
+  dns1: Type.Optional(Type.String({ maxLength: 64 })),
+  dns2: Type.Optional(Type.String({ maxLength: 64 })),
+  dns3: Type.Optional(Type.String({ maxLength: 64 })),
+});
+
+export const NodeDnsStatus = Type.Object({
+  node: Type.String({ maxLength: 63 }),
+  previous: DnsValues,
+});
+
+export const PulledImage = Type.Object({
+  node: Type.String({ maxLength: 63 }),
+  volid: Type.String({ maxLength: 512 }),
 });
 
 export const LdapPairStatus = Type.Object({
@@ -479,9 +600,25 @@ export const LdapPairStatus = Type.Object({
       "x-kubernetes-list-map-keys": ["name"],
     }),
   ),
+  task: Type.Optional(TaskStatus),
+  lastFailure: Type.Optional(LastFailure),
   rollout: Type.Optional(RolloutStatus),
   realm: Type.Optional(RealmStatus),
   database: Type.Optional(DatabaseStatus),
+  nodeDns: Type.Optional(
+    Type.Array(NodeDnsStatus, {
+      maxItems: 64,
+      "x-kubernetes-list-type": "map",
+      "x-kubernetes-list-map-keys": ["node"],
+      description: "Each node's DNS before the operator changed it, restored on deletion with policy Delete.",
+    }),
+  ),
+  images: Type.Optional(
+    Type.Array(PulledImage, {
+      maxItems: 64,
+      description: "Image volumes this LdapPair pulled, removed on deletion with policy Delete when unused.",
+    }),
+  ),
 });
 
 export type LdapPairSpec = Static<typeof LdapPairSpec>;
@@ -489,6 +626,13 @@ export type LdapPairStatus = Static<typeof LdapPairStatus>;
 export type Condition = Static<typeof Condition>;
 export type ServerSpec = Static<typeof Server>;
 export type ServerStatus = Static<typeof ServerStatus>;
+export type TaskStatus = Static<typeof TaskStatus>;
+export type LastFailure = Static<typeof LastFailure>;
+export type RealmStatus = Static<typeof RealmStatus>;
+export type NodeDnsStatus = Static<typeof NodeDnsStatus>;
+export type SyncReason = (typeof SYNC_REASONS)[number];
+export type TaskAction = (typeof TASK_ACTIONS)[number];
+export type ServerState = (typeof SERVER_STATES)[number];
 export type Phase = (typeof PHASES)[number];
 export type RolloutStrategy = (typeof ROLLOUT_STRATEGIES)[number];
 

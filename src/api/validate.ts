@@ -7,7 +7,7 @@
 // tests and the demo, is judged by the same rules.
 import { Ajv, type ErrorObject } from "ajv";
 import { parse as parseCel } from "@marcbachmann/cel-js";
-import { LdapPairSpec } from "./ldappair.js";
+import { LdapPairSpec, LdapPairStatus } from "./ldappair.js";
 import { toOpenApi, type OpenApiSchema } from "./openapi.js";
 import type { CelRule } from "./schema-kit.js";
 
@@ -20,6 +20,7 @@ export interface FieldError {
 export type ValidationResult<T> = { ok: true; value: T } | { ok: false; errors: FieldError[] };
 
 const SPEC_SCHEMA = toOpenApi(LdapPairSpec);
+const STATUS_SCHEMA = toOpenApi(LdapPairStatus);
 
 const ajv = new Ajv({ allErrors: true, strict: false, validateFormats: false, logger: false });
 const compiledSchemas = new WeakMap<OpenApiSchema, ReturnType<typeof ajv.compile>>();
@@ -60,6 +61,18 @@ export function validateSpec(input: unknown): ValidationResult<LdapPairSpec> {
   const value = applyDefaults(SPEC_SCHEMA, structuredClone(input));
   errors.push(...schemaErrors(SPEC_SCHEMA, value, "spec"));
   return errors.length === 0 ? { ok: true, value: value as LdapPairSpec } : { ok: false, errors };
+}
+
+/**
+ * What the API server would refuse or silently prune in a status the
+ * operator is about to write: a field the schema lacks is dropped without an
+ * error, so a status that loses a field on the way would be lost memory.
+ */
+export function statusErrors(status: unknown): FieldError[] {
+  return [
+    ...unknownFields(STATUS_SCHEMA, status, "status"),
+    ...schemaErrors(STATUS_SCHEMA, status, "status"),
+  ];
 }
 
 /** What the API server says about an already defaulted value of one schema node: keywords, lists, CEL. */

@@ -30,9 +30,17 @@ describe("the LdapPair CRD", () => {
     expect(crd.spec.names.shortNames).toContain("lp");
     expect(crd.spec.names.categories).toContain("ldapgateway");
     const columns = Object.fromEntries(version.additionalPrinterColumns.map((c) => [c.name, c]));
-    expect(Object.keys(columns)).toEqual(
-      expect.arrayContaining(["Phase", "Image", "Ready", "Realm", "Age", "Reason", "Message"]),
-    );
+    expect(
+      version.additionalPrinterColumns.filter((c) => c.priority === undefined).map((c) => c.name),
+    ).toEqual(["Phase", "Image", "Ready", "Realm", "Age"]);
+    // -o wide: which server the rollout is at, its step, and why the pair is (not) Ready.
+    expect(version.additionalPrinterColumns.filter((c) => c.priority === 1).map((c) => c.name)).toEqual([
+      "Server",
+      "Step",
+      "Reason",
+      "Message",
+    ]);
+    expect(columns.Server!.jsonPath).toBe(".status.rollout.server");
     expect(columns.Reason!.priority).toBe(1);
     expect(columns.Message!.priority).toBe(1);
     expect(columns.Phase!.priority).toBeUndefined();
@@ -82,6 +90,7 @@ describe("the LdapPair CRD", () => {
       "spec.realm.syncInterval",
       "spec.rollout.healthGateTimeout",
       "spec.rollout.settleTime",
+      "spec.rollout.progressDeadline",
     ]);
     for (const [path, node] of durations) {
       expect(schemaErrors(node, "0s", path), path).toEqual([]);

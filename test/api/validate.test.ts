@@ -1,9 +1,10 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
-import { validateSpec } from "../../src/api/validate.js";
+import { statusErrors, validateSpec } from "../../src/api/validate.js";
 import { INVALID_SPECS } from "../support/invalid-specs.js";
 import { defaulted, MINIMAL_SPEC } from "../support/spec.js";
+import { FULL_STATUS } from "../support/status.js";
 import { VALID_SPECS } from "../support/valid-specs.js";
 
 const example = parseAllDocuments(
@@ -34,7 +35,9 @@ describe("validateSpec", () => {
       syncScope: "both",
       syncInterval: "1h",
       adopt: false,
+      syncNames: false,
     });
+    expect(spec.groupMembers).toBe(true);
     expect(spec.proxmox.tls).toEqual({ insecureSkipVerify: false });
     expect(spec.proxmox.credentialsSecretRef).toEqual({
       name: "pve-token",
@@ -42,7 +45,12 @@ describe("validateSpec", () => {
       tokenSecretKey: "tokenSecret",
     });
     expect(spec.database.uriSecretRef).toEqual({ name: "manager-db", key: "uri" });
-    expect(spec.rollout).toMatchObject({ strategy: "RemoveThenCreate", paused: false, autoRollback: false });
+    expect(spec.rollout).toMatchObject({
+      strategy: "RemoveThenCreate",
+      paused: false,
+      autoRollback: false,
+      progressDeadline: "10m",
+    });
     expect(spec.deletionPolicy).toBe("Retain");
     expect(spec.notifications).toBeUndefined();
   });
@@ -97,5 +105,40 @@ describe("validateSpec", () => {
   it("never echoes an extra env value back in an error", () => {
     const result = validateSpec({ ...MINIMAL_SPEC, extraEnv: [{ name: "TOKEN", value: "hunter2\nsecret" }] });
     expect(JSON.stringify(result)).not.toContain("hunter2");
+  });
+});
+
+describe("statusErrors", () => {
+  it("accepts a status with every field the operator writes", () => {
+    expect(statusErrors(FULL_STATUS)).toEqual([]);
+  });
+
+  it.each([
+    [
+      "a field the schema lacks (the API server would prune it)",
+      { ...FULL_STATUS, pendingTask: "UPID:x" },
+      "status.pendingTask",
+      /unknown field/,
+    ],
+    [
+      "a task of an action that is no task",
+      { ...FULL_STATUS, task: { ...FULL_STATUS.task!, action: "UpdateRealm" } },
+      "status.task.action",
+      /Unsupported value/,
+    ],
+    [
+      "a sync reason nobody knows",
+      { ...FULL_STATUS, realm: { pendingSync: "Whim" } },
+      "status.realm.pendingSync",
+      /Unsupported value/,
+    ],
+    [
+      "a failure without attempts",
+      { ...FULL_STATUS, lastFailure: { action: "PullImage", time: "2026-12-01T10:00:00Z", message: "x" } },
+      "status.lastFailure.attempts",
+      /Required value/,
+    ],
+  ])("refuses %s", (_what, status, field, message) => {
+    expect(statusErrors(status)).toContainEqual({ field, message: expect.stringMatching(message) });
   });
 });

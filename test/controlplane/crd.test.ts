@@ -18,6 +18,7 @@ import { GROUP, PLURAL, VERSION } from "../../src/api/ldappair.js";
 import { validateSpec } from "../../src/api/validate.js";
 import { INVALID_SPECS } from "../support/invalid-specs.js";
 import { defaulted, MINIMAL_SPEC } from "../support/spec.js";
+import { FULL_STATUS } from "../support/status.js";
 import { VALID_SPECS } from "../support/valid-specs.js";
 
 const kubeconfig = inject("kubeconfig");
@@ -199,8 +200,8 @@ describe("the LdapPair CRD on a real API server", () => {
       /columns\s+RollingUpdate\s+ghcr\.io\/mieweb\/ldap-gateway:1\.4\.0\s+1\/2\s+Synced\s+\d+s/,
     );
     const wide = kubectl("get", "ldappairs", name, "-n", NS, "-o", "wide");
-    expect(wide).toMatch(/STEP\s+REASON\s+MESSAGE/);
-    expect(wide).toMatch(/Verify\s+RollingUpdate\s+replacing ldap2/);
+    expect(wide).toMatch(/SERVER\s+STEP\s+REASON\s+MESSAGE/);
+    expect(wide).toMatch(/ldap2\s+Verify\s+RollingUpdate\s+replacing ldap2/);
 
     const changed = (await objects.patchNamespacedCustomObject(
       { ...target, name, body: { spec: { image: "ghcr.io/mieweb/ldap-gateway:1.5.0" } } },
@@ -208,6 +209,16 @@ describe("the LdapPair CRD on a real API server", () => {
     )) as StoredPair;
     expect(changed.metadata.generation).toBe(2);
     expect(changed.status?.phase).toBe("RollingUpdate");
+  });
+
+  it("stores a status with every field the operator writes unchanged (nothing pruned)", async () => {
+    const name = "full-status";
+    await objects.createNamespacedCustomObject({ ...target, body: pair(name, MINIMAL_SPEC) });
+    const patched = (await objects.patchNamespacedCustomObjectStatus(
+      { ...target, name, body: { status: FULL_STATUS } },
+      setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
+    )) as StoredPair;
+    expect(patched.status).toEqual(FULL_STATUS);
   });
 
   it("keeps the status out of spec writes and the spec out of status writes", async () => {

@@ -305,6 +305,24 @@ export const INVALID_SPECS: InvalidCase[] = [
     message: /must be at most 1h: it only has to outlast SSSD's 30s retry/,
   },
   {
+    title: "a progress deadline over a day",
+    spec: { ...base(), rollout: { progressDeadline: "25h" } },
+    field: "spec.rollout.progressDeadline",
+    message: /must be at most 24h: a rollout step waits for seconds or minutes/,
+  },
+  {
+    title: "a progress deadline that is not a duration",
+    spec: { ...base(), rollout: { progressDeadline: "ten minutes" } },
+    field: "spec.rollout.progressDeadline",
+    message: /should match/,
+  },
+  {
+    title: "groupMembers as a string",
+    spec: { ...base(), groupMembers: "yes" },
+    field: "spec.groupMembers",
+    message: /must be of type boolean/,
+  },
+  {
     title: "a token id key that no Secret can have",
     spec: withSpec((s) => (credentials(s).tokenIdKey = "a b/c")),
     field: "spec.proxmox.credentialsSecretRef.tokenIdKey",

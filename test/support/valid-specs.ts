@@ -60,6 +60,15 @@ export const VALID_SPECS: ValidCase[] = [
     spec: { ...base(), rollout: { healthGateTimeout: "1h", settleTime: "59m60s" } },
   },
   {
+    title: "groups without members (the runbook's queries), names synced, a day's progress deadline",
+    spec: {
+      ...base(),
+      groupMembers: false,
+      realm: { syncNames: true },
+      rollout: { progressDeadline: "24h" },
+    },
+  },
+  {
     title: "Secret names and keys with dots",
     spec: {
       ...withProxmox({
