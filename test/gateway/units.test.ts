@@ -283,6 +283,8 @@ describe("start-up time", () => {
     [["--startup-scale=0"], 0],
     [["--startup-scale", "0.25"], 0.25],
     [["--reconfig", "--startup-scale=2"], 2],
+    // An appended flag wins over one already in a catalog command.
+    [["--startup-scale=1", "--startup-scale=0.1"], 0.1],
   ])("argv %j gives scale %j", (argv, scale) => {
     expect(startupScale(argv)).toBe(scale);
   });

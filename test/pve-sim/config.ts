@@ -29,6 +29,10 @@ export interface CatalogEntry {
   command?: string[];
   /** Run an in-process TCP listener on the container's address instead of a process (cheap, for scale). */
   builtin?: boolean;
+  /**
+   * Working directory of the process, made when missing; `{vmid}` in it is replaced, which gives each
+   * container its own (default: the simulator's own working directory).
+   */
   cwd?: string;
   /** Port that shows the container booted once something listens on it (default 636). */
   port?: number;

@@ -1,22 +1,55 @@
 /**
  * What a site adds around the Proxmox cluster for the LDAP pair: the gateway image in the catalog (run by
- * the stand-in under test/gateway), the site's DNSMasq following the containers' hostnames and addresses,
- * and LDAP realms with a real sync. `attachLdapSite(sim)` wires all three into a running simulator.
+ * the stand-in under test/gateway, or by another gateway build), the site's DNSMasq following the
+ * containers' hostnames and addresses, and LDAP realms with a real sync. `attachLdapSite(sim)` wires all
+ * three into a running simulator.
  */
-import { gatewayBundle } from "../gateway/bundle.js";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { gatewayCommand, parseStartupScale } from "../gateway/launch.js";
 import type { CatalogEntry } from "./config.js";
 import { DnsServer } from "./dns-server.js";
 import { registerRealms, setDnsPort } from "./realms.js";
+import { containerWorkDir } from "./runtime.js";
 import type { ContainerEvent, PveSimulator } from "./simulator.js";
 
 export const LDAP_GATEWAY_IMAGE = "ghcr.io/mieweb/ldap-gateway";
 
+/** Working directory of each gateway container's process; `{vmid}` gives each container its own. */
+export const GATEWAY_CWD_VAR = "PVE_SIM_GATEWAY_CWD";
+/** The stand-in's start-up time as a share of the real gateway's (default 1; 0: as fast as it can). */
+export const GATEWAY_STARTUP_SCALE_VAR = "PVE_SIM_GATEWAY_STARTUP_SCALE";
+
+let defaultWorkRoot: string | undefined;
+
+/** One temporary directory per process for the containers' working directories, removed when it exits. */
+function workRoot(): string {
+  if (defaultWorkRoot) return defaultWorkRoot;
+  const root = mkdtempSync(path.join(tmpdir(), "pve-sim-gateway-"));
+  process.once("exit", () => rmSync(root, { recursive: true, force: true }));
+  defaultWorkRoot = root;
+  return root;
+}
+
+export interface GatewayImageOptions {
+  /** Where the PVE_SIM_GATEWAY_* variables are read (default process.env). */
+  env?: NodeJS.ProcessEnv;
+  /** The stand-in's start-up scale (default PVE_SIM_GATEWAY_STARTUP_SCALE, else 1: as slow as the real one). */
+  startupScale?: number;
+}
+
 /**
  * Catalog entry for `ghcr.io/mieweb/ldap-gateway:*`: the image's Env, Entrypoint and Cmd as the real
- * image (node:24-slim) has them, run by the stand-in. The container's env is passed as is; the simulator
- * adds BIND_IP (the container's own address), which stands in for the container's network namespace.
+ * image (node:24-slim) has them, run by the stand-in, or by the argv in PVE_SIM_GATEWAY_COMMAND (JSON) in
+ * PVE_SIM_GATEWAY_CWD (default: a directory per container under a temporary one). The container's env is
+ * passed as is; the simulator adds BIND_IP (the container's own address), which stands in for the
+ * container's network namespace.
  */
-export async function ldapGatewayImage(): Promise<CatalogEntry> {
+export async function ldapGatewayImage(opts: GatewayImageOptions = {}): Promise<CatalogEntry> {
+  const env = opts.env ?? process.env;
+  const startupScale =
+    opts.startupScale ?? parseStartupScale(GATEWAY_STARTUP_SCALE_VAR, env[GATEWAY_STARTUP_SCALE_VAR]) ?? 1;
   return {
     pattern: `${LDAP_GATEWAY_IMAGE}:*`,
     env: [
@@ -26,7 +59,8 @@ export async function ldapGatewayImage(): Promise<CatalogEntry> {
     ],
     entrypoint: ["docker-entrypoint.sh"],
     cmd: ["node", "index.js"],
-    command: [process.execPath, await gatewayBundle()],
+    command: await gatewayCommand({ env, startupScale }),
+    cwd: env[GATEWAY_CWD_VAR] || path.join(workRoot(), "ct{vmid}"),
     port: 636,
   };
 }
@@ -99,9 +133,18 @@ export async function attachLdapSite(sim: PveSimulator, opts: LdapSiteOptions = 
     }
     for (const vmid of [...owned.keys()]) if (!running.has(vmid)) unregister(vmid);
   };
+  // A container's filesystem is new when it is created and gone when it is destroyed: so is its working
+  // directory (a gateway made after another of the same vmid makes its own certificate again).
+  const clearWorkDirs = (vmid: number): void => {
+    for (const entry of core.config.catalog) {
+      if (entry.cwd?.includes("{vmid}"))
+        rmSync(containerWorkDir(entry.cwd, vmid), { recursive: true, force: true });
+    }
+  };
   const onEvent = (e: ContainerEvent): void => {
     if (e.kind === "started" || e.kind === "booted") register(e.vmid, e.hostname, e.address);
     else if (e.kind === "stopped" || e.kind === "destroyed") unregister(e.vmid);
+    if (e.kind === "created" || e.kind === "destroyed") clearWorkDirs(e.vmid);
   };
   sim.events.on("container", onEvent);
   reconcile();

@@ -1,7 +1,12 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { X509Certificate } from "node:crypto";
+import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import tls from "node:tls";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { gatewayBundle } from "../gateway/bundle.js";
+import { certFiles } from "../gateway/tls.js";
+import { attachLdapSite, ldapGatewayImage } from "./ldap-site.js";
 import { PveSimulator, type ContainerEvent, type PveSimulatorOptions } from "./simulator.js";
 import { AddressBlock } from "./runtime.js";
 import { call, createCt, ok, probe, pullImage, runTask, TEST_CATALOG } from "./helpers.js";
@@ -301,5 +306,106 @@ describe("state file", () => {
     }
     await s.stop();
     for (const pid of pids) expect(alive(pid)).toBe(false);
+  });
+});
+
+describe("another gateway build", () => {
+  /** The certificate a gateway container serves on its address. */
+  function served(address: string): Promise<X509Certificate> {
+    return new Promise((resolve, reject) => {
+      const s = tls.connect({ host: address, port: 636, rejectUnauthorized: false }, () => {
+        resolve(new X509Certificate(s.getPeerCertificate(true).raw));
+        s.end();
+      });
+      s.on("error", reject);
+    });
+  }
+
+  it(
+    "runs the argv in PVE_SIM_GATEWAY_COMMAND in PVE_SIM_GATEWAY_CWD, where {vmid} gives each container its own directory and certificate",
+    { timeout: 90_000 },
+    async () => {
+      const dir = mkdtempSync(join(tmpdir(), "pve-sim-gateway-build-"));
+      dirs.push(dir);
+      // The stand-in's own bundle, launched through the variable as another build would be.
+      const argv = ["node", await gatewayBundle(), "--startup-scale=0.2"];
+      const image = await ldapGatewayImage({
+        env: { PVE_SIM_GATEWAY_COMMAND: JSON.stringify(argv), PVE_SIM_GATEWAY_CWD: join(dir, "ct-{vmid}") },
+      });
+      const s = await PveSimulator.start({ speed: 0, catalog: [image], stopGraceMs: 1000 });
+      extra.push(s);
+      const site = await attachLdapSite(s);
+      try {
+        const v = await pullImage(s, "pve1", "1.4.0");
+        const start = async (id: number, name: string): Promise<void> => {
+          expect((await createCt(s, "pve1", id, v, { hostname: name }))["exitstatus"]).toBe("OK");
+          const env = [
+            "DIRECTORY_BACKEND=sql",
+            "AUTH_BACKENDS=sql",
+            `LDAP_COMMON_NAME=${name}`,
+            "LDAP_BASE_DN=dc=example,dc=com",
+            // Never reached: the listener starts without the database.
+            "SQL_URI=postgres://manager:x@127.0.0.1:1/manager",
+            "SQL_QUERY_ALL_USERS=SELECT 1",
+            "SQL_QUERY_ONE_USER=SELECT 1",
+            "SQL_QUERY_ALL_GROUPS=SELECT 1",
+            "SQL_QUERY_GROUPS_BY_MEMBER=SELECT 1",
+          ];
+          await ok(s, "PUT", `/nodes/pve1/lxc/${id}/config`, { env: env.join("\0") });
+          await power(id, "start");
+        };
+        const power = async (id: number, action: "start" | "stop"): Promise<void> => {
+          expect((await runTask(s, "POST", `/nodes/pve1/lxc/${id}/status/${action}`))["exitstatus"]).toBe(
+            "OK",
+          );
+          if (action === "start") await s.waitBooted(id, 20_000);
+        };
+        /** The container's working directory and the certificate it serves, checked against its ./cert. */
+        const inspect = async (id: number): Promise<{ cwd: string; fingerprint: string }> => {
+          const pid = s.core.runtime.pid(id)!;
+          expect(readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter(Boolean)).toEqual(argv);
+          const cwd = readlinkSync(`/proc/${pid}/cwd`);
+          const kept = new X509Certificate(readFileSync(certFiles(cwd).cert));
+          const cert = await served(s.container(id)!.address);
+          expect(cert.fingerprint256).toBe(kept.fingerprint256);
+          return { cwd, fingerprint: cert.fingerprint256 };
+        };
+
+        await start(9201, "ldap1");
+        await start(9202, "ldap2");
+        const a = await inspect(9201);
+        const b = await inspect(9202);
+        expect(a.cwd).toBe(join(dir, "ct-9201"));
+        expect(b.cwd).toBe(join(dir, "ct-9202"));
+        expect(a.fingerprint).not.toBe(b.fingerprint);
+        expect((await served(s.container(9202)!.address)).subject).toBe("CN=ldap2");
+
+        // A restart keeps the container's certificate ...
+        await power(9201, "stop");
+        await power(9201, "start");
+        expect((await inspect(9201)).fingerprint).toBe(a.fingerprint);
+        // ... a destroyed container's directory goes with it, and a new one of that vmid makes its own.
+        await power(9201, "stop");
+        expect((await runTask(s, "DELETE", "/nodes/pve1/lxc/9201"))["exitstatus"]).toBe("OK");
+        expect(existsSync(a.cwd)).toBe(false);
+        await start(9201, "ldap1");
+        expect((await inspect(9201)).fingerprint).not.toBe(a.fingerprint);
+      } finally {
+        await site.stop();
+        await s.stop();
+      }
+    },
+  );
+
+  it("defaults to the stand-in, each container in a directory of its own under a temporary one", async () => {
+    const image = await ldapGatewayImage({ env: {} });
+    expect(image.command).toEqual([process.execPath, await gatewayBundle(), "--startup-scale=1"]);
+    expect(image.cwd).toMatch(/\/ct\{vmid\}$/);
+    expect((await ldapGatewayImage({ env: { PVE_SIM_GATEWAY_STARTUP_SCALE: "0.1" } })).command?.at(-1)).toBe(
+      "--startup-scale=0.1",
+    );
+    await expect(ldapGatewayImage({ env: { PVE_SIM_GATEWAY_COMMAND: "node index.js" } })).rejects.toThrow(
+      /PVE_SIM_GATEWAY_COMMAND is not JSON/,
+    );
   });
 });

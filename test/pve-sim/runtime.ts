@@ -46,6 +46,14 @@ interface Running {
 }
 
 const OUTPUT_LINES = 200;
+
+/**
+ * A catalog entry's working directory for one container: `{vmid}` in it gives each container a directory of
+ * its own, as each real container has its own filesystem (the LDAP gateway keeps its certificate there).
+ */
+export function containerWorkDir(template: string, vmid: number): string {
+  return template.replaceAll("{vmid}", String(vmid));
+}
 const SPAWNER = fileURLToPath(new URL("./spawner.mjs", import.meta.url));
 
 /**
@@ -140,10 +148,21 @@ class Spawner {
   }
 
   spawn(spec: RunSpec, handlers: SpawnHandlers): void {
+    let cwd: string | undefined;
+    if (spec.cwd !== undefined) {
+      cwd = containerWorkDir(spec.cwd, spec.vmid);
+      try {
+        // Made on first use and kept across starts, like a container's root filesystem.
+        mkdirSync(cwd, { recursive: true });
+      } catch (e) {
+        handlers.error(`cannot make working directory ${cwd}: ${(e as Error).message}`);
+        return;
+      }
+    }
     const id = ++this.seq;
     this.handlers.set(id, handlers);
     this.child.stdin!.write(
-      JSON.stringify({ op: "spawn", id, argv: spec.command, env: spec.env, cwd: spec.cwd }) + "\n",
+      JSON.stringify({ op: "spawn", id, argv: spec.command, env: spec.env, cwd }) + "\n",
     );
   }
 
