@@ -1,0 +1,488 @@
+// The whole world of an end-to-end test (and of `npm run demo`) in one call:
+//
+//   const world = await startWorld({ kubeconfig: inject("kubeconfig") });
+//   await world.apply(world.exampleLdapPair());
+//   await world.waitForCondition("site-a", "Ready", "True", 60_000);
+//   await world.stop();
+//
+// A control plane (the suite's, or one of its own), a PostgreSQL with the
+// sample users, the Proxmox simulator with two nodes running the gateway
+// stand-in, the site's DNS, the LdapPair CRD, a namespace with the Secrets
+// the example refers to, and the operator as its own process with its JSON
+// log in a file. Every duration follows one factor, E2E_TIME_SCALE
+// (time-scale.ts). stop() leaves no process behind, and leftoverProcesses()
+// tells which ones would have stayed.
+import { CoreV1Api, CustomObjectsApi, KubeConfig } from "@kubernetes/client-node";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { GROUP, PLURAL, VERSION } from "../../src/api/ldappair.js";
+import { FailoverClient, type FailoverClientOptions } from "../failover-client/client.js";
+import type { CatalogEntry } from "../pve-sim/config.js";
+import { attachLdapSite, ldapGatewayImage, type LdapSite } from "../pve-sim/ldap-site.js";
+import { PveSimulator } from "../pve-sim/simulator.js";
+import type { ContainerState } from "../pve-sim/state.js";
+import { startControlPlane, type ControlPlane } from "../testenv/controlplane.js";
+import { freePort } from "../testenv/ports.js";
+import { startPostgres, type TestPostgres } from "../testenv/postgres.js";
+import { EXAMPLE_DOMAIN, exampleLdapPair, SECRETS, type ExampleLdapPair, type Overrides } from "./example.js";
+import { kubectlFor, type Kubectl } from "./kubectl.js";
+import { OperatorProcess } from "./operator-process.js";
+import { processesMarkedBy, type ProcessInfo, type WorldMarkers } from "./processes.js";
+import {
+  DEFAULT_TEST_TIME_SCALE,
+  scaledTimes,
+  TIME_SCALE_VAR,
+  timeScaleFrom,
+  type ScaledTimes,
+} from "./time-scale.js";
+
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+export const CRD_NAME = `${PLURAL}.${GROUP}`;
+/** Environment marker of every process the world starts itself (the operator). */
+export const WORLD_VAR = "E2E_WORLD";
+
+export interface WorldOptions {
+  /** An existing control plane (a suite's: `inject("kubeconfig")`); without it the world starts its own. */
+  kubeconfig?: string;
+  /** Default: `e2e-` and a random suffix. */
+  namespace?: string;
+  /** Default: E2E_TIME_SCALE, else 0.05. */
+  timeScale?: number;
+  /** Default pve1, pve2. */
+  nodes?: string[];
+  /** Default true; false leaves `world.operator` unstarted (start it with `world.operator.start()`). */
+  startOperator?: boolean;
+  /** Extra operator flags, after the harness's own (a later flag wins). */
+  operatorArgs?: string[];
+  /** `node --import tsx src/main.ts` (default) or the built `dist/main.js`. */
+  operatorEntry?: "src" | "dist";
+  /**
+   * Point the nodes' DNS at the site DNS from the start. Default false: the nodes start with the
+   * simulator's own resolver, as a fresh Proxmox install does, and the LdapPair's nodeDns fixes it.
+   */
+  configureNodeDns?: boolean;
+  /** Keep the world's directory (operator log, container working directories) after stop. */
+  keepDir?: boolean;
+  /** Progress lines while it comes up and goes down (the demo prints them). */
+  log?: (line: string) => void;
+}
+
+export interface World {
+  id: string;
+  namespace: string;
+  kubeconfig: string;
+  /** The world's own directory: operator.log, operator.stderr.log, containers/<vmid>/. */
+  dir: string;
+  times: ScaledTimes;
+  kc: KubeConfig;
+  core: CoreV1Api;
+  objects: CustomObjectsApi;
+  /** Only when the world started its own. */
+  controlPlane: ControlPlane | undefined;
+  postgres: TestPostgres;
+  sim: PveSimulator;
+  site: LdapSite;
+  /** host:port of the site DNS. */
+  dnsServer: string;
+  baseDn: string;
+  nodes: string[];
+  operator: OperatorProcess;
+  /** `kubectl --kubeconfig ... --namespace <world's> ...args`. */
+  kubectl: Kubectl;
+  /** `kubectl apply -f -`; resolves with the object as stored. */
+  apply(object: object): Promise<StoredObject>;
+  getLdapPair(name: string): Promise<StoredObject>;
+  /** `kubectl wait --for=condition=TYPE=STATUS ldappair/NAME`; rejects with the conditions and the operator log. */
+  waitForCondition(name: string, type: string, status?: string, timeoutMs?: number): Promise<void>;
+  /** The example LdapPair for this world, servers on the first two nodes; `overrides` are merged in. */
+  exampleLdapPair(overrides?: Overrides): ExampleLdapPair;
+  /** An SSSD-like client for ldap1, ldap2 through the site DNS, on the world's time scale. */
+  failoverClient(options?: Partial<FailoverClientOptions>): FailoverClient;
+  /** The container whose hostname is `name` (a running one first), as the simulator holds it. */
+  container(name: string): ContainerState | undefined;
+  /** Processes of this world still alive (none after stop()). */
+  leftoverProcesses(): Promise<ProcessInfo[]>;
+  /** Stops everything the world started, in reverse order; idempotent. */
+  stop(): Promise<void>;
+}
+
+export interface StoredObject {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace: string; uid: string; generation: number; [key: string]: unknown };
+  spec?: Record<string, unknown>;
+  status?: { conditions?: { type: string; status: string; reason?: string; message?: string }[] } & Record<
+    string,
+    unknown
+  >;
+}
+
+/** Cleanups in start order; run newest first, each once, all of them even when one fails. */
+class Teardown {
+  private readonly steps: { what: string; run: () => Promise<unknown> }[] = [];
+  private done: Promise<void> | undefined;
+
+  constructor(private readonly log: (line: string) => void) {}
+
+  add(what: string, run: () => Promise<unknown>): void {
+    this.steps.push({ what, run });
+  }
+
+  run(): Promise<void> {
+    this.done ??= (async () => {
+      const errors: unknown[] = [];
+      for (const step of this.steps.reverse()) {
+        const started = Date.now();
+        try {
+          await step.run();
+          this.log(`stopped ${step.what} (${seconds(Date.now() - started)})`);
+        } catch (err) {
+          errors.push(err);
+          this.log(`stopping ${step.what} failed: ${(err as Error).message}`);
+        }
+      }
+      if (errors.length) throw new AggregateError(errors, "the world did not stop cleanly");
+    })();
+    return this.done;
+  }
+}
+
+const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
+
+export async function startWorld(options: WorldOptions = {}): Promise<World> {
+  const log = options.log ?? (() => undefined);
+  const id = randomBytes(4).toString("hex");
+  const namespace = options.namespace ?? `e2e-${id}`;
+  const nodes = options.nodes ?? ["pve1", "pve2"];
+  const times = scaledTimes(
+    options.timeScale ?? timeScaleFrom(process.env[TIME_SCALE_VAR], DEFAULT_TEST_TIME_SCALE),
+  );
+  const dir = mkdtempSync(join(tmpdir(), "ldappair-e2e-"));
+  const teardown = new Teardown(log);
+  teardown.add("the world's directory", async () => {
+    if (!options.keepDir) rmSync(dir, { recursive: true, force: true });
+  });
+  const timed = async <T>(what: (value: T) => string, start: () => Promise<T>): Promise<T> => {
+    const started = Date.now();
+    const value = await start();
+    log(`${what(value)} (${seconds(Date.now() - started)})`);
+    return value;
+  };
+
+  try {
+    // The control plane first: the first run builds it, which takes minutes.
+    let controlPlane: ControlPlane | undefined;
+    let kubeconfig = options.kubeconfig;
+    if (!kubeconfig) {
+      controlPlane = await timed(
+        (cp) => `control plane at ${cp.server}`,
+        () => startControlPlane(),
+      );
+      teardown.add("the control plane", () => controlPlane!.stop());
+      kubeconfig = controlPlane.kubeconfigPath;
+    }
+    const kc = new KubeConfig();
+    kc.loadFromFile(kubeconfig);
+    const kubectl = kubectlFor(kubeconfig, namespace);
+
+    // Settled, not all: a part still starting when another fails must register its cleanup first.
+    const [postgres, simulated] = await allStarted([
+      timed(
+        (pg) => `PostgreSQL at ${pg.host}:${pg.port} with ${pg.seed.users.length} sample users`,
+        () => startPostgres(),
+      ).then((pg) => {
+        teardown.add("PostgreSQL", () => pg.stop());
+        return pg;
+      }),
+      timed(
+        ({ sim }) => `Proxmox simulator (${nodes.join(", ")}) at ${sim.url}, time scale ${times.scale}`,
+        () => startSite(dir, nodes, times, options.configureNodeDns ?? false, teardown),
+      ),
+      timed(
+        () => `CRD ${CRD_NAME} installed`,
+        () => installCrd(kubectl),
+      ),
+      timed(
+        () => `namespace ${namespace}`,
+        () => createNamespace(kc, namespace, !controlPlane, teardown),
+      ),
+    ] as const);
+    const { sim, site } = simulated;
+    await createSecrets(kc, namespace, sim, postgres);
+    log(`Secrets ${SECRETS.token.name}, ${SECRETS.database.name}, ${SECRETS.ca.name}`);
+
+    const [probePort, metricsPort] = [await freePort(), await freePort()];
+    const operator = new OperatorProcess({
+      root: REPO_ROOT,
+      entry: options.operatorEntry ?? "src",
+      args: operatorArgs({
+        kubeconfig,
+        namespace,
+        id,
+        probePort,
+        metricsPort,
+        extra: options.operatorArgs ?? [],
+      }),
+      env: { [WORLD_VAR]: id },
+      logFile: join(dir, "operator.log"),
+      stderrFile: join(dir, "operator.stderr.log"),
+      probePort,
+      metricsPort,
+    });
+    teardown.add("the operator", () => operator.stop());
+    if (options.startOperator ?? true) {
+      await timed(
+        () => `operator running (log ${operator.logFile})`,
+        async () => {
+          operator.start();
+          await operator.waitReady();
+        },
+      );
+    }
+
+    const objects = kc.makeApiClient(CustomObjectsApi);
+    const baseDn = postgres.seed.baseDn;
+    const dnsServer = site.dns.address.server;
+    const markers: WorldMarkers = {
+      paths: [dir, postgres.dataDir, ...(controlPlane ? [controlPlane.dir] : [])],
+      env: [`${WORLD_VAR}=${id}`, `PVE_SIM_ADDRESS=127.${sim.core.addresses.octet}.`],
+    };
+    const getLdapPair = async (name: string) =>
+      (await objects.getNamespacedCustomObject({
+        group: GROUP,
+        version: VERSION,
+        plural: PLURAL,
+        namespace,
+        name,
+      })) as StoredObject;
+
+    return {
+      id,
+      namespace,
+      kubeconfig,
+      dir,
+      times,
+      kc,
+      core: kc.makeApiClient(CoreV1Api),
+      objects,
+      controlPlane,
+      postgres,
+      sim,
+      site,
+      dnsServer,
+      baseDn,
+      nodes,
+      operator,
+      kubectl,
+      apply: async (object) =>
+        JSON.parse(
+          await kubectl.withInput(JSON.stringify(object), "apply", "-f", "-", "-o", "json"),
+        ) as StoredObject,
+      getLdapPair,
+      waitForCondition: (name, type, status = "True", timeoutMs = 60_000) =>
+        waitForCondition({ kubectl, getLdapPair, operator }, name, type, status, timeoutMs),
+      exampleLdapPair: (overrides = {}) =>
+        exampleLdapPair(
+          {
+            namespace,
+            proxmoxUrl: sim.url,
+            nodes,
+            dnsAddress: site.dnsAddress,
+            settleTime: times.settleTime,
+          },
+          overrides,
+        ),
+      failoverClient: (extra = {}) =>
+        new FailoverClient({
+          uris: ["ldaps://ldap1:636", "ldaps://ldap2:636"],
+          dnsServer,
+          baseDn,
+          failedServerMemoryMs: times.failedServerMemoryMs,
+          offlineTimeoutMs: times.offlineTimeoutMs,
+          offlineRandomMs: times.offlineRandomMs,
+          searchTimeoutMs: times.searchTimeoutMs,
+          connectTimeoutMs: times.connectTimeoutMs,
+          ...extra,
+        }),
+      container: (name) => containerNamed(sim, name),
+      leftoverProcesses: () => processesMarkedBy(markers),
+      stop: () => teardown.run(),
+    };
+  } catch (err) {
+    await teardown.run().catch(() => undefined);
+    throw err;
+  }
+}
+
+/** Promise.all that waits for every part to settle before it rejects with the first failure. */
+async function allStarted<T extends readonly unknown[]>(parts: {
+  [K in keyof T]: Promise<T[K]>;
+}): Promise<T> {
+  const settled = await Promise.allSettled(parts);
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === "rejected");
+  if (failed) throw failed.reason;
+  return settled.map((r) => (r as PromiseFulfilledResult<unknown>).value) as unknown as T;
+}
+
+/** The harness's flags, production names; `extra` comes last so a test can override any of them. */
+function operatorArgs(o: {
+  kubeconfig: string;
+  namespace: string;
+  id: string;
+  probePort: number;
+  metricsPort: number;
+  extra: string[];
+}): string[] {
+  return [
+    `--kubeconfig=${o.kubeconfig}`,
+    `--namespaces=${o.namespace}`,
+    `--metrics-bind-address=127.0.0.1:${o.metricsPort}`,
+    `--health-probe-bind-address=127.0.0.1:${o.probePort}`,
+    `--lease-namespace=${o.namespace}`,
+    `--lease-name=ldappair-operator-${o.id}`,
+    // The same identity after a restart renews its own lease at once instead of waiting for it to expire.
+    `--identity=e2e-${o.id}`,
+    ...o.extra,
+  ];
+}
+
+/** The simulator with the gateway stand-in in its catalog, and the site's DNS beside it. */
+async function startSite(
+  dir: string,
+  nodes: string[],
+  times: ScaledTimes,
+  configureNodes: boolean,
+  teardown: Teardown,
+): Promise<{ sim: PveSimulator; site: LdapSite }> {
+  const sim = await PveSimulator.start({
+    nodes,
+    speed: times.simSpeed,
+    stopGraceMs: times.stopGraceMs,
+    catalog: [await gatewayImage(dir, times.gatewayStartupScale)],
+  });
+  teardown.add("the Proxmox simulator and its containers", () => sim.stop());
+  const site = await attachLdapSite(sim, { searchDomain: EXAMPLE_DOMAIN, configureNodes });
+  teardown.add("the site DNS", () => site.stop());
+  return { sim, site };
+}
+
+/**
+ * The stand-in, each container in a directory of its own as a real container has its own file system:
+ * the gateway keeps its certificate in ./cert, and two gateways sharing one would race to write it.
+ */
+async function gatewayImage(dir: string, startupScale: number): Promise<CatalogEntry> {
+  const image = await ldapGatewayImage();
+  const cwd = join(dir, "containers", "{vmid}");
+  const script = 'mkdir -p "$1" && cd "$1" && shift && exec "$@"';
+  return {
+    ...image,
+    command: [
+      "/bin/sh",
+      "-c",
+      script,
+      "container",
+      cwd,
+      ...(image.command ?? []),
+      `--startup-scale=${startupScale}`,
+    ],
+  };
+}
+
+async function installCrd(kubectl: Kubectl): Promise<void> {
+  await kubectl("apply", "-f", join(REPO_ROOT, "crds"));
+  await kubectl("wait", "--for=condition=Established", `crd/${CRD_NAME}`, "--timeout=60s");
+}
+
+async function createNamespace(
+  kc: KubeConfig,
+  namespace: string,
+  shared: boolean,
+  teardown: Teardown,
+): Promise<void> {
+  const core = kc.makeApiClient(CoreV1Api);
+  try {
+    await core.createNamespace({ body: { metadata: { name: namespace } } });
+  } catch (err) {
+    if ((err as { code?: number }).code !== 409) throw err;
+  }
+  // A control plane of the world's own goes away whole; on a shared one the namespace is removed.
+  if (shared) teardown.add(`namespace ${namespace}`, () => deleteNamespace(kc, namespace));
+}
+
+/** With the operator gone nobody would remove its finalizers: drop them, so the namespace can go. */
+async function deleteNamespace(kc: KubeConfig, namespace: string): Promise<void> {
+  const objects = kc.makeApiClient(CustomObjectsApi);
+  const target = { group: GROUP, version: VERSION, plural: PLURAL, namespace };
+  const list = (await objects.listNamespacedCustomObject(target)) as { items: StoredObject[] };
+  for (const item of list.items) {
+    await objects
+      .patchNamespacedCustomObject({
+        ...target,
+        name: item.metadata.name,
+        body: [{ op: "remove", path: "/metadata/finalizers" }],
+      })
+      .catch(() => undefined); // no finalizers: nothing to remove
+  }
+  await kc.makeApiClient(CoreV1Api).deleteNamespace({ name: namespace });
+}
+
+async function createSecrets(
+  kc: KubeConfig,
+  namespace: string,
+  sim: PveSimulator,
+  postgres: TestPostgres,
+): Promise<void> {
+  const core = kc.makeApiClient(CoreV1Api);
+  const secrets: Record<string, Record<string, string>> = {
+    [SECRETS.token.name]: {
+      [SECRETS.token.tokenIdKey]: sim.tokenId,
+      [SECRETS.token.tokenSecretKey]: sim.tokenSecret,
+    },
+    [SECRETS.database.name]: { [SECRETS.database.key]: postgres.url },
+    [SECRETS.ca.name]: { [SECRETS.ca.key]: sim.certPem },
+  };
+  for (const [name, stringData] of Object.entries(secrets)) {
+    const body = { metadata: { name, namespace }, type: "Opaque", stringData };
+    try {
+      await core.createNamespacedSecret({ namespace, body });
+    } catch (err) {
+      if ((err as { code?: number }).code !== 409) throw err;
+      await core.replaceNamespacedSecret({ name, namespace, body });
+    }
+  }
+}
+
+function containerNamed(sim: PveSimulator, name: string): ContainerState | undefined {
+  const named = Object.values(sim.state.containers).filter((ct) => ct.conf["hostname"] === name);
+  return named.find((ct) => ct.status === "running") ?? named[0];
+}
+
+async function waitForCondition(
+  w: { kubectl: Kubectl; getLdapPair: (name: string) => Promise<StoredObject>; operator: OperatorProcess },
+  name: string,
+  type: string,
+  status: string,
+  timeoutMs: number,
+): Promise<void> {
+  try {
+    await w.kubectl(
+      "wait",
+      `--for=condition=${type}=${status}`,
+      `ldappair/${name}`,
+      `--timeout=${timeoutMs}ms`,
+    );
+  } catch (err) {
+    const conditions = await w
+      .getLdapPair(name)
+      .then((pair) => JSON.stringify(pair.status?.conditions ?? [], null, 2))
+      .catch((e: unknown) => `(could not read it: ${(e as Error).message})`);
+    throw new Error(
+      `ldappair/${name} did not reach ${type}=${status} within ${timeoutMs} ms: ${(err as Error).message}\n` +
+        `conditions: ${conditions}\n${w.operator.logTail(20)}`,
+      { cause: err },
+    );
+  }
+}
