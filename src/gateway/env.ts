@@ -3,7 +3,7 @@
 import type { LdapPairSpec } from "../api/ldappair.js";
 import { secretValue, type SecretSource, type SecretValue } from "../api/secrets.js";
 import { resolveBaseDn } from "./base-dn.js";
-import { renderQueries } from "./queries.js";
+import { renderQueries, type GatewayQueries } from "./queries.js";
 import { ENV_NAME_PATTERN, FORBIDDEN_ENV_VALUE_CHARS } from "./variables.js";
 
 /**
@@ -28,8 +28,13 @@ export type GatewayEnv = ReadonlyArray<readonly [name: string, value: string]>;
 
 type EnvSpec = Pick<
   LdapPairSpec,
-  "domain" | "baseDN" | "notifications" | "requireAuthForSearch" | "extraEnv"
+  "domain" | "baseDN" | "notifications" | "requireAuthForSearch" | "extraEnv" | "groupMembers"
 >;
+
+/** The four queries a pair's gateways run, and so the ones its database preflight must run. */
+export function pairQueries(spec: Pick<EnvSpec, "domain" | "baseDN" | "groupMembers">): GatewayQueries {
+  return renderQueries(spec.groupMembers ? { groupMembers: { baseDn: resolveBaseDn(spec) } } : {});
+}
 
 export function renderGatewayEnv(spec: EnvSpec, serverName: string, secrets: GatewaySecrets): GatewayEnv {
   const notificationUrl = spec.notifications?.url;
@@ -40,7 +45,7 @@ export function renderGatewayEnv(spec: EnvSpec, serverName: string, secrets: Gat
     ["AUTH_BACKENDS", notificationUrl ? "sql,notification" : "sql"],
     ...(notificationUrl ? [["NOTIFICATION_URL", notificationUrl] as [string, string]] : []),
     ["SQL_URI", secrets.sqlUri],
-    ...Object.entries(renderQueries()),
+    ...Object.entries(pairQueries(spec)),
     ["REQUIRE_AUTH_FOR_SEARCH", spec.requireAuthForSearch ? "true" : "false"],
   ];
   for (const { name, value } of spec.extraEnv ?? []) env.push([name, value]);

@@ -1,10 +1,13 @@
 import { describe, expect, it } from "vitest";
 import {
+  buildHash,
+  buildTag,
   canonicalJson,
   configHash,
   configTag,
   PROXMOX_TAG,
   serverBuild,
+  type ServerBuild,
 } from "../../src/gateway/config-hash.js";
 import { secretsWithUri } from "../support/secrets.js";
 import { specWith } from "../support/spec.js";
@@ -12,20 +15,26 @@ import { specWith } from "../support/spec.js";
 const secrets = secretsWithUri("postgres://manager:pw@db:5432/manager");
 const hashOf = (overrides: Record<string, unknown> = {}, server = "ldap1", s = secrets) =>
   configHash(serverBuild(specWith(overrides), server, s));
+const buildHashOf = (overrides: Record<string, unknown> = {}, server = "ldap1", s = secrets) =>
+  buildHash(serverBuild(specWith(overrides), server, s));
 
 describe("configHash", () => {
   it("is 16 lowercase hex digits, usable in a Proxmox tag", () => {
     const hash = hashOf();
     expect(hash).toMatch(/^[0-9a-f]{16}$/);
     expect(configTag(hash)).toMatch(PROXMOX_TAG);
+    expect(buildHashOf()).toMatch(/^[0-9a-f]{16}$/);
+    expect(buildTag(buildHashOf())).toMatch(PROXMOX_TAG);
   });
 
   it("is stable across runs (a pinned value) and key order", () => {
     const build = serverBuild(specWith(), "ldap1", secrets);
     const reordered = Object.fromEntries(Object.entries(build).reverse()) as typeof build;
     expect(configHash(reordered)).toBe(configHash(build));
-    // Pinned: a change here rebuilds every server in every site; it must be deliberate.
+    // Pinned: a change here restarts every server in every site; it must be deliberate.
     expect(configHash(build)).toBe(PINNED);
+    // A change here rebuilds every server in every site.
+    expect(buildHash(build)).toBe(PINNED_BUILD);
   });
 
   it("ignores the order of env entries and of spec keys", () => {
@@ -51,9 +60,7 @@ describe("configHash", () => {
     ["notifications", { notifications: { url: "https://push.example.com/n" } }],
     ["requireAuthForSearch", { requireAuthForSearch: true }],
     ["extra env", { extraEnv: [{ name: "LOG_LEVEL", value: "debug" }] }],
-    ["cores", { resources: { cores: 2 } }],
-    ["memory", { resources: { memoryMiB: 1024 } }],
-    ["swap", { resources: { swapMiB: 0 } }],
+    ["group members", { groupMembers: false }],
     ["disk", { resources: { diskGiB: 8 } }],
     ["node", { servers: [{ name: "ldap1", node: "pve2" }, { name: "ldap2" }] }],
     ["static address", { servers: [{ name: "ldap1", network: { ipv4: "10.0.0.5/24" } }, { name: "ldap2" }] }],
@@ -107,6 +114,9 @@ describe("configHash", () => {
   });
 
   it.each([
+    ["cores (changed in place)", { resources: { cores: 2 } }],
+    ["memory (changed in place)", { resources: { memoryMiB: 1024 } }],
+    ["swap (changed in place)", { resources: { swapMiB: 0 } }],
     ["startOnBoot (changed in place)", { resources: { startOnBoot: false } }],
     ["the realm", { realm: { name: "corp", syncInterval: "5m" } }],
     ["the rollout settings", { rollout: { strategy: "CreateThenSwap", paused: true } }],
@@ -132,6 +142,48 @@ describe("configHash", () => {
   });
 });
 
+describe("buildHash", () => {
+  const proxmoxWith = (change: Record<string, unknown>) => ({
+    proxmox: { url: "https://pve:8006", node: "pve1", credentialsSecretRef: { name: "t" }, ...change },
+  });
+
+  it.each([
+    ["image", { image: "ghcr.io/mieweb/ldap-gateway:1.5.0" }],
+    ["disk", { resources: { diskGiB: 8 } }],
+    ["node", { servers: [{ name: "ldap1", node: "pve2" }, { name: "ldap2" }] }],
+    ["static address", { servers: [{ name: "ldap1", network: { ipv4: "10.0.0.5/24" } }, { name: "ldap2" }] }],
+    ["root storage", proxmoxWith({ rootStorage: "ceph" })],
+    ["bridge", proxmoxWith({ bridge: "vmbr1" })],
+  ])("changes with %s (a rebuild), and so does the config hash", (_what, overrides) => {
+    expect(buildHashOf(overrides)).not.toBe(buildHashOf());
+    expect(hashOf(overrides)).not.toBe(hashOf());
+  });
+
+  it.each([
+    ["the domain", { domain: "example.org" }],
+    ["notifications", { notifications: { url: "https://push.example.com/n" } }],
+    ["extra env", { extraEnv: [{ name: "LOG_LEVEL", value: "debug" }] }],
+    ["group members", { groupMembers: false }],
+    ["memory", { resources: { memoryMiB: 1024 } }],
+  ])("does not change with %s (a restart at most)", (_what, overrides) => {
+    expect(buildHashOf(overrides)).toBe(buildHashOf());
+  });
+
+  it("does not change with the SQL URI, and is the same for both servers on one node", () => {
+    expect(buildHashOf({}, "ldap1", secretsWithUri("postgres://manager:new@db:5432/manager"))).toBe(
+      buildHashOf(),
+    );
+    expect(buildHashOf({}, "ldap2")).toBe(buildHashOf({}, "ldap1"));
+  });
+
+  it("ignores fields that are not build inputs", () => {
+    const build = serverBuild(specWith(), "ldap1", secrets);
+    const otherEnv: ServerBuild = { ...build, env: [["X", "1"]] };
+    expect(buildHash(otherEnv)).toBe(buildHash(build));
+    expect(configHash({ ...build, extra: 1 } as typeof build)).toBe(configHash(build));
+  });
+});
+
 describe("canonicalJson", () => {
   it.each([
     [{ b: 1, a: { d: [3, { y: 1, x: 2 }], c: null } }, '{"a":{"c":null,"d":[3,{"x":2,"y":1}]},"b":1}'],
@@ -143,4 +195,8 @@ describe("canonicalJson", () => {
   });
 });
 
-const PINNED = "283a9675afad0e31";
+// Re-pinned when cores, memory and swap left the hash (they are changed in
+// place, so a memory bump must not restart a directory server) and the group
+// members' columns joined the default env.
+const PINNED = "b1d8c2998e2a6bd3";
+const PINNED_BUILD = "e52452e1ed0cf366";

@@ -14,8 +14,8 @@ const SQL_URI = "postgres://manager:s3cr3t-Pa55@db.example.com:5432/manager";
 const secrets = secretsWithUri(SQL_URI);
 
 describe("renderGatewayEnv", () => {
-  it("is the seed's table, in its order, without notifications", () => {
-    const env = renderGatewayEnv(specWith(), "ldap1", secrets);
+  it("is the seed's table, in its order, without notifications and group members", () => {
+    const env = renderGatewayEnv(specWith({ groupMembers: false }), "ldap1", secrets);
     expect(env).toEqual([
       ["DIRECTORY_BACKEND", "sql"],
       ["LDAP_COMMON_NAME", "ldap1"],
@@ -28,6 +28,23 @@ describe("renderGatewayEnv", () => {
       ["SQL_QUERY_GROUPS_BY_MEMBER", renderQueries().SQL_QUERY_GROUPS_BY_MEMBER],
       ["REQUIRE_AUTH_FOR_SEARCH", "false"],
     ]);
+  });
+
+  it("gives groups their members by default: only SQL_QUERY_ALL_GROUPS differs from the seed's", () => {
+    const seed = new Map(renderGatewayEnv(specWith({ groupMembers: false }), "ldap1", secrets));
+    const env = new Map(renderGatewayEnv(specWith(), "ldap1", secrets));
+    expect([...env.keys()]).toEqual([...seed.keys()]);
+    const differing = [...env].filter(([name, value]) => seed.get(name) !== value).map(([name]) => name);
+    expect(differing).toEqual(["SQL_QUERY_ALL_GROUPS"]);
+    expect(env.get("SQL_QUERY_ALL_GROUPS")).toBe(
+      renderQueries({ groupMembers: { baseDn: "dc=example,dc=com" } }).SQL_QUERY_ALL_GROUPS,
+    );
+    expect(env.get("SQL_QUERY_ALL_GROUPS")).toContain(`',' || 'dc=example,dc=com'`);
+  });
+
+  it("puts the explicit base DN into the members' DNs", () => {
+    const env = new Map(renderGatewayEnv(specWith({ baseDN: "dc=ldap,dc=internal" }), "ldap1", secrets));
+    expect(env.get("SQL_QUERY_ALL_GROUPS")).toContain(`',' || 'dc=ldap,dc=internal'`);
   });
 
   it("adds the notification backend and its URL when push notifications are on", () => {
