@@ -7,15 +7,22 @@
 //   ldappair-owner-<LdapPair uid>   (a Kubernetes uid: lower-case hex and dashes)
 //   ldappair-server-<server name>   (a DNS label)
 //   ldappair-config-<config hash>   (16 hex digits, src/gateway/config-hash.ts)
+//   ldappair-build-<build hash>     (16 hex digits: the rebuild inputs alone)
 //
 // Proxmox stores tags lower-cased, de-duplicated, sorted and `;`-joined,
 // unless the cluster's `tag-style` keeps case or order; so the operator
 // renders its own tags in lower case and compares tag lists as sets.
-import { CONFIG_TAG_PREFIX, PROXMOX_TAG, configTag } from "../gateway/config-hash.js";
+import {
+  BUILD_TAG_PREFIX,
+  CONFIG_TAG_PREFIX,
+  PROXMOX_TAG,
+  buildTag,
+  configTag,
+} from "../gateway/config-hash.js";
 
 export const OWNER_TAG_PREFIX = "ldappair-owner-";
 export const SERVER_TAG_PREFIX = "ldappair-server-";
-export { CONFIG_TAG_PREFIX };
+export { BUILD_TAG_PREFIX, CONFIG_TAG_PREFIX };
 
 /** What the operator records on a container. */
 export interface OperatorTags {
@@ -24,6 +31,8 @@ export interface OperatorTags {
   /** The server's name in the pair (ldap1, ldap2, or the spec's names). */
   server: string;
   configHash: string;
+  /** Absent on a container tagged before build hashes existed. */
+  buildHash?: string;
 }
 
 /**
@@ -35,6 +44,8 @@ export interface ParsedTags {
   owners: string[];
   servers: string[];
   configHashes: string[];
+  /** Present only when the container carries a build tag. */
+  buildHashes?: string[];
   /** Every other tag, exactly as stored (unique, sorted). */
   foreign: string[];
 }
@@ -43,6 +54,7 @@ const OURS = [
   [OWNER_TAG_PREFIX, "owners"],
   [SERVER_TAG_PREFIX, "servers"],
   [CONFIG_TAG_PREFIX, "configHashes"],
+  [BUILD_TAG_PREFIX, "buildHashes"],
 ] as const;
 
 /** The tags of a stored or given list: Proxmox splits on `;`, `,` and white space. */
@@ -58,6 +70,7 @@ export function renderTags(tags: OperatorTags): string[] {
     `${OWNER_TAG_PREFIX}${tags.owner}`,
     `${SERVER_TAG_PREFIX}${tags.server}`,
     configTag(tags.configHash),
+    ...(tags.buildHash !== undefined ? [buildTag(tags.buildHash)] : []),
   ].map((t) => t.toLowerCase());
   const bad = rendered.find((t) => !PROXMOX_TAG.test(t));
   if (bad !== undefined) throw new Error(`'${bad}' is not a valid Proxmox tag`);
@@ -66,7 +79,12 @@ export function renderTags(tags: OperatorTags): string[] {
 
 /** Sorts a tag list into the operator's values and foreign tags (kept as stored). */
 export function parseTags(tags: string | undefined): ParsedTags {
-  const found = { owners: [] as string[], servers: [] as string[], configHashes: [] as string[] };
+  const found = {
+    owners: [] as string[],
+    servers: [] as string[],
+    configHashes: [] as string[],
+    buildHashes: [] as string[],
+  };
   const foreign: string[] = [];
   for (const tag of splitTags(tags)) {
     const lower = tag.toLowerCase();
@@ -78,6 +96,7 @@ export function parseTags(tags: string | undefined): ParsedTags {
     owners: unique(found.owners),
     servers: unique(found.servers),
     configHashes: unique(found.configHashes),
+    ...(found.buildHashes.length > 0 ? { buildHashes: unique(found.buildHashes) } : {}),
     foreign: unique(foreign),
   };
 }
@@ -94,11 +113,16 @@ export function isOwnedBy(tags: string | ParsedTags | undefined, uid: string): b
   return owners.length === 1 && owners[0] === uid.toLowerCase();
 }
 
-/** Owner, server and hash when each is recorded exactly once; otherwise undefined. */
+/**
+ * Owner, server and hash when each is recorded exactly once (and the build
+ * hash, when there is exactly one); otherwise undefined.
+ */
 export function operatorTags(tags: string | ParsedTags | undefined): OperatorTags | undefined {
-  const { owners, servers, configHashes } = parsed(tags);
+  const { owners, servers, configHashes, buildHashes = [] } = parsed(tags);
   if (owners.length !== 1 || servers.length !== 1 || configHashes.length !== 1) return undefined;
-  return { owner: owners[0]!, server: servers[0]!, configHash: configHashes[0]! };
+  if (buildHashes.length > 1) return undefined;
+  const build = buildHashes.length === 1 ? { buildHash: buildHashes[0]! } : {};
+  return { owner: owners[0]!, server: servers[0]!, configHash: configHashes[0]!, ...build };
 }
 
 /**

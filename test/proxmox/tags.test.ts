@@ -181,3 +181,42 @@ describe("tagsEqual", () => {
     expect(tagsEqual(b, a)).toBe(expected);
   });
 });
+
+describe("the build-hash tag", () => {
+  const BUILD_HASH = "fedcba9876543210";
+  const BUILD = `ldappair-build-${BUILD_HASH}`;
+  const built: OperatorTags = { ...ours, buildHash: BUILD_HASH };
+
+  it("is rendered beside owner, server and config, and read back", () => {
+    expect(renderTags(built)).toEqual([OWNER, SERVER, CONFIG, BUILD]);
+    const stored = [...renderTags(built), "zeta"].sort().join(";");
+    expect(parseTags(stored)).toEqual({
+      owners: [UID],
+      servers: ["ldap1"],
+      configHashes: [HASH],
+      buildHashes: [BUILD_HASH],
+      foreign: ["zeta"],
+    });
+    expect(operatorTags(stored)).toEqual(built);
+  });
+
+  it.each([
+    ["no build tag (tagged before build hashes)", `${OWNER};${SERVER};${CONFIG}`, ours],
+    [
+      "two build tags (edited by hand)",
+      `${OWNER};${SERVER};${CONFIG};${BUILD};ldappair-build-0000`,
+      undefined,
+    ],
+  ])("operatorTags with %s", (_, stored, expected) => {
+    expect(operatorTags(stored)).toEqual(expected);
+  });
+
+  it("replaces an old build tag and adds one where none was", () => {
+    expect(mergeTags(`ldappair-build-0000000000000000;${OWNER};web`, built)).toBe(
+      [BUILD, CONFIG, OWNER, SERVER, "web"].sort().join(";"),
+    );
+    expect(mergeTags(`${OWNER};${SERVER};${CONFIG}`, built)).toBe(
+      [BUILD, CONFIG, OWNER, SERVER].sort().join(";"),
+    );
+  });
+});
