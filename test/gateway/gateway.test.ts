@@ -204,10 +204,11 @@ describe("start-up and certificate", () => {
         `first LDAPS answer: ${first.startMs} ms (certificate made), ${later.startMs} ms (kept), ` +
           `${scaled.startMs} ms (made, scale 0.2); real gateway: 1.7-3.4 s and 0.8-1.3 s`,
       );
+      // Lower bounds: the pacing; upper bounds leave room for a loaded machine.
       expect(first.startMs).toBeGreaterThanOrEqual(2400);
-      expect(first.startMs).toBeLessThan(4000);
+      expect(first.startMs).toBeLessThan(5000);
       expect(later.startMs).toBeGreaterThanOrEqual(950);
-      expect(later.startMs).toBeLessThan(2000);
+      expect(later.startMs).toBeLessThan(2500);
       expect(scaled.startMs).toBeLessThan(2400);
     },
   );
