@@ -45,6 +45,23 @@ export class ProxmoxConfigError extends Error {
 }
 
 const TOKEN_ID_RE = /^[^\s@!=]+@[^\s@!=]+![A-Za-z][A-Za-z0-9._-]*$/;
+/** What an HTTP header value can carry as it is; Proxmox's secrets are UUIDs. */
+const TOKEN_SECRET_RE = /^[\x21-\x7e]+$/;
+
+/**
+ * A refused token id as an error may quote it: cut at the first `=`, because a
+ * pasted `user@realm!name=SECRET` (or the whole header value) has the secret after it.
+ */
+function quotedTokenId(tokenId: string): string {
+  const eq = tokenId.indexOf("=");
+  if (eq < 0) return JSON.stringify(tokenId.slice(0, 200));
+  return `${JSON.stringify(tokenId.slice(0, Math.min(eq, 200)))} and more after '=' (the secret goes in its own field)`;
+}
+
+/** A refused endpoint as an error may quote it: anything before an `@` could be credentials. */
+function quotedEndpoint(endpoint: string): string {
+  return JSON.stringify(endpoint.slice(0, 200).replace(/^([^/]*\/\/)?[^/]*@/, "$1***@"));
+}
 
 /** `https://host:port` from what a user wrote; refuses credentials in the URL and other schemes. */
 export function endpointOrigin(endpoint: string): string {
@@ -52,7 +69,7 @@ export function endpointOrigin(endpoint: string): string {
   try {
     url = new URL(endpoint);
   } catch {
-    throw new ProxmoxConfigError(`Proxmox endpoint is not a URL: ${JSON.stringify(endpoint.slice(0, 200))}`);
+    throw new ProxmoxConfigError(`Proxmox endpoint is not a URL: ${quotedEndpoint(endpoint)}`);
   }
   if (url.protocol !== "https:")
     throw new ProxmoxConfigError(`Proxmox endpoint must be https://, got ${url.protocol}`);
@@ -79,10 +96,12 @@ export class Transport {
     this.endpoint = endpointOrigin(o.endpoint);
     if (!TOKEN_ID_RE.test(o.tokenId))
       throw new ProxmoxConfigError(
-        `API token id must look like user@realm!name, got ${JSON.stringify(o.tokenId)}`,
+        `API token id must look like user@realm!name, got ${quotedTokenId(o.tokenId)}`,
       );
-    if (!o.tokenSecret || /\s/.test(o.tokenSecret))
-      throw new ProxmoxConfigError(`API token secret of ${o.tokenId} is empty or contains whitespace`);
+    if (!TOKEN_SECRET_RE.test(o.tokenSecret))
+      throw new ProxmoxConfigError(
+        `API token secret of ${o.tokenId} is empty or has characters other than visible ASCII`,
+      );
     if (o.tls?.ca && o.tls.insecure)
       throw new ProxmoxConfigError(
         "give either a CA bundle or insecure mode for a Proxmox endpoint, not both",

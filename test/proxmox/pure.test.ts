@@ -4,9 +4,10 @@ import { encodeParams, paramsInQuery } from "../../src/proxmox/form.js";
 import { isPullableReference, ociFilename, ociVolid } from "../../src/proxmox/oci.js";
 import { isRetryable } from "../../src/proxmox/retry.js";
 import { taskOutcome } from "../../src/proxmox/tasks.js";
-import { endpointOrigin, ProxmoxConfigError } from "../../src/proxmox/transport.js";
+import { endpointOrigin, ProxmoxConfigError, Transport } from "../../src/proxmox/transport.js";
 import { parseUpid, requireUpid } from "../../src/proxmox/upid.js";
 import { versionVerdict } from "../../src/proxmox/version.js";
+import { expectNoSecret } from "./support.js";
 
 describe("parseUpid", () => {
   it("reads every part; the node is the one to ask", () => {
@@ -205,7 +206,50 @@ describe("endpointOrigin", () => {
     expect(() => endpointOrigin(input)).toThrow(ProxmoxConfigError);
   });
 
-  it("never repeats a password given in the URL", () => {
-    expect(() => endpointOrigin("https://root:hunter2secret@pve:8006")).toThrow(/^((?!hunter2secret).)*$/);
+  it.each([
+    "https://root:hunter2secret@pve:8006",
+    // Not a URL at all (a bad port, no scheme): the text is quoted back, its credentials not.
+    "https://root:hunter2secret@pve:80x6",
+    "root:hunter2secret@pve:8006",
+    "hunter2secret@pve:8006",
+  ])("never repeats a password given in %s", (input) => {
+    expect(() => endpointOrigin(input)).toThrow(ProxmoxConfigError);
+    expect(() => endpointOrigin(input)).not.toThrow(/hunter2secret/);
+  });
+});
+
+describe("Transport configuration", () => {
+  const secret = "0f3a9c1e-7d2b-4e8f-9a6c-5b4d3e2f1a0b";
+  const options = { endpoint: "https://pve:8006", tokenId: "op@pve!k8s", tokenSecret: secret };
+  const refusal = (o: Partial<typeof options>): Error => {
+    try {
+      new Transport({ ...options, ...o }).close();
+    } catch (e) {
+      return e as Error;
+    }
+    throw new Error("accepted");
+  };
+
+  it.each([
+    ["the whole token pasted as its id", `op@pve!k8s=${secret}`],
+    ["the header value pasted as its id", `PVEAPIToken=op@pve!k8s=${secret}`],
+  ])("refuses %s without echoing the secret in it", (_name, tokenId) => {
+    const e = refusal({ tokenId });
+    expect(e).toBeInstanceOf(ProxmoxConfigError);
+    expect(e.message).toMatch(/must look like user@realm!name/);
+    expectNoSecret(e, secret);
+  });
+
+  it.each([
+    ["empty", ""],
+    ["with white space", "abc def-123"],
+    // Not a header value: the request would throw a bare TypeError instead of a configuration error.
+    ["with characters outside visible ASCII", "s\u20accret-0f3a9c1e-7d2b"],
+    ["with a control character", "abc\u0001def-7d2b-4e8f"],
+  ])("refuses a secret %s, naming the token id, not the secret", (_name, tokenSecret) => {
+    const e = refusal({ tokenSecret });
+    expect(e).toBeInstanceOf(ProxmoxConfigError);
+    expect(e.message).toContain("op@pve!k8s");
+    if (tokenSecret.length > 8) expectNoSecret(e, tokenSecret);
   });
 });
