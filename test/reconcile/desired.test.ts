@@ -50,7 +50,7 @@ describe("desiredPair", () => {
       unprivileged: true,
       tags: expect.any(String),
     });
-    expect(parseTags(one!.create.tags)).toEqual({
+    expect(parseTags(String(one!.create.tags))).toEqual({
       owners: [META.uid],
       servers: ["ldap1"],
       configHashes: [one!.configHash],
