@@ -3,7 +3,8 @@
 // servers that misbehave at the transport: each fault fails at its own step,
 // within that step's timeout.
 import net from "node:net";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Client } from "ldapts";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { renderQueries } from "../../src/gateway/queries.js";
 import { probeServer, type ProbeResult } from "../../src/health/ldaps-probe.js";
 import { preflight } from "../../src/health/preflight.js";
@@ -103,6 +104,29 @@ describe("a healthy server", () => {
   it("passes for every user the database holds, not only the first", async () => {
     for (const u of db.seed.users)
       expect((await probe(healthy, { ...expected, knownUser: u.uid })).healthy).toBe(true);
+  });
+});
+
+describe("never a bind", () => {
+  // With notifications on, a bind that succeeds pushes a prompt to a person's phone.
+  it("a whole probe calls no bind, and the gateway's debug log shows none", async () => {
+    const watched = await gateway({ LOG_LEVEL: "debug" });
+    const spy = vi.spyOn(Client.prototype, "bind");
+    const before = watched.logs().length;
+    let binds: unknown[][];
+    try {
+      expect((await probe(watched)).healthy).toBe(true);
+    } finally {
+      // Restoring clears the record: read it first.
+      binds = [...spy.mock.calls];
+      spy.mockRestore();
+    }
+    expect(binds).toEqual([]);
+    // The gateway writes its log asynchronously to a pipe: let the last lines arrive.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const during = watched.logs().slice(before);
+    expect(during).not.toBe("");
+    expect(during).not.toMatch(/\bbind\b/i);
   });
 });
 
