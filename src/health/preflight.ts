@@ -82,19 +82,21 @@ export async function preflight(
   }
   const { connectTimeoutMs, statementTimeoutMs } = { ...DEFAULT_PREFLIGHT_OPTIONS, ...options };
   const clientTimeoutMs = statementTimeoutMs + CLIENT_GRACE_MS;
-  const client = new pg.Client({
-    connectionString: sqlUri,
-    connectionTimeoutMillis: connectTimeoutMs,
-    statement_timeout: statementTimeoutMs,
-    query_timeout: clientTimeoutMs,
-    ...(options.ssl === undefined ? {} : { ssl: options.ssl }),
-  });
-  // A connection dropped mid-run surfaces through the failed query; this keeps it from crashing the process.
-  client.on("error", () => undefined);
+  let client: pg.Client | undefined;
   try {
+    // Inside the try: pg reads the files a URI names (sslrootcert, sslcert, sslkey) as it is built.
+    client = new pg.Client({
+      connectionString: sqlUri,
+      connectionTimeoutMillis: connectTimeoutMs,
+      statement_timeout: statementTimeoutMs,
+      query_timeout: clientTimeoutMs,
+      ...(options.ssl === undefined ? {} : { ssl: options.ssl }),
+    });
+    // A connection dropped mid-run surfaces through the failed query; this keeps it from crashing the process.
+    client.on("error", () => undefined);
     await client.connect();
   } catch (err) {
-    await closeWithin(client, CLIENT_GRACE_MS);
+    if (client) await closeWithin(client, CLIENT_GRACE_MS);
     return finish({
       reachable: false,
       connectError: scrub(messageOf(err)),

@@ -175,6 +175,16 @@ describe("faults", () => {
     expectNoSecret(r, password);
   });
 
+  it("a URI naming a CA file this process cannot read: unreachable, the file named, no password", async () => {
+    const url = new URL(db.url);
+    url.searchParams.set("sslrootcert", "/nonexistent/ca.pem");
+    const r = await preflight(url.toString(), renderQueries());
+    expect(r).toMatchObject({ ok: false, reachable: false });
+    expect(r.connectError).toContain("/nonexistent/ca.pem");
+    expect(r.queries.map((q) => q.status)).toEqual(["notRun", "notRun", "notRun", "notRun"]);
+    expectNoSecret(r, password);
+  });
+
   // Last: stops the database and starts it again.
   it("the database down: unreachable at once, nothing run", async () => {
     await db.stopServer();
