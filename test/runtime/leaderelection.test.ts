@@ -8,11 +8,14 @@ import { eventually } from "./helpers/kube.js";
 
 const silent = createLogger({ level: "error" });
 
-/** One Lease in memory, with optimistic locking; `beforeGet` may delay or hang a read. */
+/**
+ * One Lease in memory, with optimistic locking; `beforeGet` may delay or hang a read. `seen.abandoned`
+ * counts requests whose client closed them before an answer.
+ */
 function leaseApi(beforeGet: (n: number) => Promise<void> | "hang" = async () => undefined) {
   let lease: Record<string, unknown> | undefined;
   let rv = 1;
-  const seen = { gets: 0, writes: 0 };
+  const seen = { gets: 0, writes: 0, abandoned: 0 };
   const body = async (req: IncomingMessage) => {
     let text = "";
     for await (const chunk of req) text += String(chunk);
@@ -24,6 +27,9 @@ function leaseApi(beforeGet: (n: number) => Promise<void> | "hang" = async () =>
     return lease;
   };
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    res.on("close", () => {
+      if (!res.writableEnded) seen.abandoned += 1;
+    });
     if (req.method === "GET") {
       seen.gets += 1;
       const wait = beforeGet(seen.gets);
@@ -143,6 +149,18 @@ describe("LeaderElector", () => {
     await new Promise((r) => setTimeout(r, 1_500));
     expect(api.seen.writes).toBe(writesAtLoss);
     expect(e.isLeader).toBe(false);
+  });
+
+  it("aborts a lease request still in flight at the renew deadline: the API server sees it closed", async () => {
+    // The first renewal's read never answers. Ignoring its answer is not enough: the request itself must
+    // end, or a write stuck the same way could still land after leadership was given up.
+    const api = leaseApi((n) => (n === 2 ? "hang" : Promise.resolve()));
+    const { e, events } = await elector(api, {
+      timing: { leaseDurationMs: 1_500, renewDeadlineMs: 300, retryPeriodMs: 100 },
+    });
+    e.start();
+    await eventually(() => events.stopped === 1, 10_000, 10);
+    await eventually(() => api.seen.abandoned === 1, 2_000, 10);
   });
 
   it("keeps leading while renewals succeed even if the wall clock jumps ahead", async () => {
