@@ -6,7 +6,8 @@ const queueBuckets = [1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1, 10, 100, 1000];
 const reconcileBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 30, 60];
 
 /** "requeue_after" for a `requeueAfter` result; there is no bare "requeue" (no `Requeue: true` here). */
-export type ReconcileResult = "success" | "error" | "requeue_after";
+const RECONCILE_RESULTS = ["success", "error", "requeue_after"] as const;
+export type ReconcileResult = (typeof RECONCILE_RESULTS)[number];
 
 /**
  * The controller-runtime and client-go metric names, so dashboards and alerts
@@ -138,6 +139,20 @@ export class OperatorMetrics {
       labelNames: ["name"],
       registers,
     });
+  }
+
+  /**
+   * Every series of a starting controller at 0, as controller-runtime's initMetrics does: a counter first
+   * seen at 1 shows no increase, so an alert on the first panic or error would never fire.
+   */
+  controllerStarted(controller: string, workers: number): void {
+    const labels = { controller };
+    for (const result of RECONCILE_RESULTS) this.reconcileTotal.inc({ controller, result }, 0);
+    this.reconcileErrors.inc(labels, 0);
+    this.terminalErrors.inc(labels, 0);
+    this.reconcilePanics.inc(labels, 0);
+    this.activeWorkers.set(labels, 0);
+    this.maxConcurrent.set(labels, workers);
   }
 
   /** Reports `controller`'s work in progress on every scrape. */

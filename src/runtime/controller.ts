@@ -79,7 +79,7 @@ export class Controller {
     });
     // Objects cached before leadership was won get their first reconcile now.
     for (const key of this.options.cache.keys()) this.queue.add(key);
-    this.options.metrics?.maxConcurrent.set({ controller: this.options.name }, this.workers);
+    this.options.metrics?.controllerStarted(this.options.name, this.workers);
     this.workerLoops = Array.from({ length: this.workers }, () => this.work());
     this.options.logger.info("controller started", { controller: this.options.name, workers: this.workers });
   }

@@ -149,4 +149,45 @@ describe("runOperator", () => {
     expect(await exitCode).toBe(1);
     expect(await operator.finished).toBe(1);
   });
+
+  it("serves workqueue_unfinished_work_seconds, workqueue_longest_running_processor_seconds and controller_runtime_reconcile_panics_total on /metrics, with controller-runtime's labels, before any panic", async () => {
+    const api = await oneWidgetApi();
+    const parsed = parseConfig(
+      ["--leader-elect=false", "--metrics-bind-address=127.0.0.1:0", "--health-probe-bind-address=0"],
+      {},
+    );
+    if (parsed.help) throw new Error("unexpected help");
+    let release: () => void = () => undefined;
+    let started = false;
+    const operator: Operator = await runOperator({
+      config: parsed.config,
+      resource: widgets,
+      kubeConfig: api.kubeConfig,
+      logger: createLogger({ level: "error", stream: new Writable({ write: (_c, _e, d) => d() }) }),
+      // One reconcile that stays in progress until released.
+      reconcile: () =>
+        new Promise<void>((resolve) => {
+          started = true;
+          release = resolve;
+        }),
+    });
+    cleanup.push(async () => {
+      release();
+      await operator.stop();
+      await api.close();
+    });
+    await eventually(() => started, 10_000);
+    await new Promise((r) => setTimeout(r, 100));
+    const text = await (await fetch(`http://127.0.0.1:${operator.metricsPort}/metrics`)).text();
+    const sample = (series: string): number | undefined => {
+      const line = text.split("\n").find((l) => l.startsWith(`${series} `));
+      return line === undefined ? undefined : Number(line.slice(series.length + 1));
+    };
+    const queue = '{name="ldappair",controller="ldappair"}';
+    expect(sample(`workqueue_unfinished_work_seconds${queue}`)).toBeGreaterThanOrEqual(0.05);
+    expect(sample(`workqueue_longest_running_processor_seconds${queue}`)).toBeGreaterThanOrEqual(0.05);
+    // At 0 from the start, as controller-runtime has it, so the first panic shows as an increase.
+    expect(sample('controller_runtime_reconcile_panics_total{controller="ldappair"}')).toBe(0);
+    expect(sample('controller_runtime_reconcile_errors_total{controller="ldappair"}')).toBe(0);
+  });
 });
