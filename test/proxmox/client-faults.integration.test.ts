@@ -6,24 +6,18 @@ import type { ProxmoxClient } from "../../src/proxmox/client.js";
 import { OutcomeUnknown, ProxmoxError } from "../../src/proxmox/errors.js";
 import { ociVolid } from "../../src/proxmox/oci.js";
 import { taskOutcome } from "../../src/proxmox/tasks.js";
-import { IMAGE, SEED_REALM, TEST_CATALOG, TEST_STORAGES } from "../pve-sim/helpers.js";
-import { PveSimulator } from "../pve-sim/simulator.js";
-import { clientFor, failure, logged } from "./support.js";
+import { IMAGE, SEED_REALM } from "../pve-sim/helpers.js";
+import type { PveSimulator } from "../pve-sim/simulator.js";
+import { clientFor, failure, logged, NET, twoNodeSimulator } from "./support.js";
 
 let sim: PveSimulator;
 let pve: ProxmoxClient;
 let template: string;
 
-const NET = "name=eth0,bridge=vmbr0,ip=dhcp";
 const REALM = "faultrealm";
 
 beforeAll(async () => {
-  sim = await PveSimulator.start({
-    nodes: ["pve1", "pve2"],
-    speed: 0.01,
-    catalog: TEST_CATALOG,
-    storages: [{ ...TEST_STORAGES[0]!, shared: true }, TEST_STORAGES[1]!],
-  });
+  sim = await twoNodeSimulator();
   pve = clientFor(sim);
   template = ociVolid("local", `${IMAGE}:1.0.0`);
   await pve.waitForTask(await pve.pullOciImage("pve1", "local", { reference: `${IMAGE}:1.0.0` }), {

@@ -5,20 +5,15 @@ import { ProxmoxError, ProxmoxVersionError } from "../../src/proxmox/errors.js";
 import { ociVolid } from "../../src/proxmox/oci.js";
 import { taskOutcome } from "../../src/proxmox/tasks.js";
 import { parseUpid } from "../../src/proxmox/upid.js";
-import { IMAGE, SEED_REALM, TEST_CATALOG, TEST_STORAGES } from "../pve-sim/helpers.js";
+import { IMAGE, SEED_REALM } from "../pve-sim/helpers.js";
 import { PveSimulator } from "../pve-sim/simulator.js";
-import { clientFor, failure, logged } from "./support.js";
+import { clientFor, failure, logged, NET, twoNodeSimulator } from "./support.js";
 
 let sim: PveSimulator;
 let pve: ProxmoxClient;
 
 beforeAll(async () => {
-  sim = await PveSimulator.start({
-    nodes: ["pve1", "pve2"],
-    speed: 0.01,
-    catalog: TEST_CATALOG,
-    storages: [{ ...TEST_STORAGES[0]!, shared: true }, TEST_STORAGES[1]!],
-  });
+  sim = await twoNodeSimulator();
   pve = clientFor(sim);
 });
 afterAll(async () => {
@@ -29,8 +24,6 @@ beforeEach(() => {
   sim.faults.clear();
   sim.requestLog.clear();
 });
-
-const NET = "name=eth0,bridge=vmbr0,ip=dhcp";
 
 async function done(upid: string): Promise<void> {
   const st = await pve.waitForTask(upid, { pollMs: 10 });
@@ -210,7 +203,11 @@ describe("tasks", () => {
     sim.requestLog.clear();
     const e = await failure(pve.taskStatus(foreign));
     expect(e).toBeInstanceOf(ProxmoxError);
-    expect(sim.requestLog.entries.map((r) => r.path)).toEqual([`/nodes/pve2/tasks/${foreign}/status`]);
+    await failure(pve.taskLog(foreign));
+    expect(sim.requestLog.entries.map((r) => r.path)).toEqual([
+      `/nodes/pve2/tasks/${foreign}/status`,
+      `/nodes/pve2/tasks/${foreign}/log`,
+    ]);
 
     const st = await pve.taskStatus(upid);
     expect(st).toMatchObject({ upid, node: "pve1", type: "vzcreate", status: "stopped", exitstatus: "OK" });

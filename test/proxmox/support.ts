@@ -2,7 +2,21 @@
 import { inspect } from "node:util";
 import { expect } from "vitest";
 import { ProxmoxClient, type ProxmoxClientOptions } from "../../src/proxmox/client.js";
-import type { PveSimulator } from "../pve-sim/simulator.js";
+import { TEST_CATALOG, TEST_STORAGES } from "../pve-sim/helpers.js";
+import { PveSimulator } from "../pve-sim/simulator.js";
+
+/** A container network as the tests create it. */
+export const NET = "name=eth0,bridge=vmbr0,ip=dhcp";
+
+/** Two nodes sharing the image storage, tasks at a hundredth of their real length: the client tests' cluster. */
+export function twoNodeSimulator(): Promise<PveSimulator> {
+  return PveSimulator.start({
+    nodes: ["pve1", "pve2"],
+    speed: 0.01,
+    catalog: TEST_CATALOG,
+    storages: [{ ...TEST_STORAGES[0]!, shared: true }, TEST_STORAGES[1]!],
+  });
+}
 
 /** Retries fast enough for tests, still exponential and bounded. */
 export const FAST_RETRY = { retries: 3, minTimeoutMs: 5, maxTimeoutMs: 20, factor: 2, jitter: true };
