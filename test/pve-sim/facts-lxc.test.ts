@@ -4,7 +4,17 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PveSimulator } from "./simulator.js";
-import { call, createCt, DEBIAN, ok, pullImage, runTask, TEST_CATALOG, TEST_STORAGES } from "./helpers.js";
+import {
+  call,
+  createCt,
+  DEBIAN,
+  ok,
+  pullImage,
+  runTask,
+  TEST_CATALOG,
+  TEST_STORAGES,
+  ticketLogin,
+} from "./helpers.js";
 import { setIsHotpluggable, deleteIsHotpluggable, uniqueTags, updatePctConfig } from "./lxcformat.js";
 
 let sim: PveSimulator;
@@ -73,6 +83,14 @@ describe("tags", () => {
     const bad = await call(sim, "PUT", configPath(id), { tags: "ok;b@d" });
     expect(bad.status).toBe(400);
     expect(bad.body.errors).toEqual({ tags: "invalid format - invalid tag 'b@d'" });
+  });
+
+  it("pve-tag has no length limit: a 300-character tag is accepted and stored whole", async () => {
+    const id = next();
+    expect((await createCt(sim, "pve1", id, DEBIAN))["exitstatus"]).toBe("OK");
+    const long = `h-${"0123456789abcdef".repeat(19)}`.slice(0, 300);
+    await ok(sim, "PUT", configPath(id), { tags: `ldappair;${long}` });
+    expect((await config(id))["tags"]).toBe(`${long};ldappair`);
   });
 });
 
@@ -263,20 +281,7 @@ describe("container config: errors and stored forms", () => {
       expect(r.body.errors).toEqual({ skiplock: "Only root may use this option." });
     }
 
-    const t = (await ok(
-      sim,
-      "POST",
-      "/access/ticket",
-      { username: "root@pam", password: sim.rootPassword },
-      { authorization: null },
-    )) as Record<string, string>;
-    const root = {
-      authorization: null,
-      headers: {
-        Cookie: `PVEAuthCookie=${encodeURIComponent(t["ticket"]!)}`,
-        CSRFPreventionToken: t["CSRFPreventionToken"]!,
-      },
-    };
+    const root = await ticketLogin(sim, "root@pam", sim.rootPassword);
     sim.container(id)!.conf["lock"] = "backup";
     const locked = await call(sim, "PUT", configPath(id), { memory: 1024 }, root);
     expect([locked.status, locked.reason]).toEqual([500, "CT is locked (backup)"]);
