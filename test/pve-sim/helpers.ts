@@ -134,6 +134,31 @@ export async function ok(
   return (r.body as { data: unknown }).data;
 }
 
+/**
+ * Logs in with a password (POST /access/ticket) and returns the call options of that session: the
+ * ticket cookie and the CSRF token writes need, and no token header.
+ */
+export async function ticketLogin(
+  sim: PveSimulator,
+  username: string,
+  password: string,
+): Promise<CallOptions> {
+  const t = (await ok(
+    sim,
+    "POST",
+    "/access/ticket",
+    { username, password },
+    { authorization: null },
+  )) as Record<string, string>;
+  return {
+    authorization: null,
+    headers: {
+      Cookie: `PVEAuthCookie=${encodeURIComponent(t["ticket"]!)}`,
+      CSRFPreventionToken: t["CSRFPreventionToken"]!,
+    },
+  };
+}
+
 /** Runs a task-returning call and waits for its end through the API; returns the final task status. */
 export async function runTask(
   sim: PveSimulator,

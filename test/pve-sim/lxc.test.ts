@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { PveSimulator } from "./simulator.js";
-import { call, createCt, DEBIAN, ok, runTask, TEST_CATALOG, TEST_STORAGES } from "./helpers.js";
+import { call, createCt, DEBIAN, ok, runTask, TEST_CATALOG, TEST_STORAGES, ticketLogin } from "./helpers.js";
 
 let sim: PveSimulator;
 let vmid = 200;
@@ -396,24 +396,14 @@ describe("root-only options", () => {
   });
 
   it("root@pam with a ticket may set them", async () => {
-    const t = (await ok(
-      sim,
-      "POST",
-      "/access/ticket",
-      { username: "root@pam", password: sim.rootPassword },
-      { authorization: null },
-    )) as Record<string, string>;
-    const headers = {
-      Cookie: `PVEAuthCookie=${encodeURIComponent(t["ticket"]!)}`,
-      CSRFPreventionToken: t["CSRFPreventionToken"]!,
-    };
+    const root = await ticketLogin(sim, "root@pam", sim.rootPassword);
     const id = next();
     const upid = (await ok(
       sim,
       "POST",
       "/nodes/pve1/lxc",
       { vmid: id, ostemplate: DEBIAN, storage: "local-lvm", features: "nesting=1,keyctl=1" },
-      { authorization: null, headers },
+      root,
     )) as string;
     expect(upid).toContain(`:vzcreate:${id}:root@pam:`);
     expect((await sim.waitTask(upid)).exitstatus).toBe("OK");

@@ -1,6 +1,16 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { PveSimulator } from "./simulator.js";
-import { call, createCt, DEBIAN, ok, runTask, TEST_CATALOG, TEST_STORAGES, type Params } from "./helpers.js";
+import {
+  call,
+  createCt,
+  DEBIAN,
+  ok,
+  runTask,
+  TEST_CATALOG,
+  TEST_STORAGES,
+  ticketLogin,
+  type Params,
+} from "./helpers.js";
 import { logPage, statusFilterFormat, statusType, wantedStatusTypes } from "./tasks.js";
 import { formatUpid, ownsTask, parseUpid, splitAuthid } from "./upid.js";
 
@@ -180,17 +190,7 @@ describe("facts: tasks (reference: More facts read from the sources)", () => {
     expect((await list({}, sibling.authorization)).data).toEqual([]);
 
     sim.addUser("ops@pve", "ops-password");
-    const ticket = (await ok(
-      sim,
-      "POST",
-      "/access/ticket",
-      { username: "ops@pve", password: "ops-password" },
-      { authorization: null },
-    )) as { ticket: string };
-    const cookie = {
-      authorization: null,
-      headers: { Cookie: `PVEAuthCookie=${encodeURIComponent(ticket.ticket)}` },
-    };
+    const cookie = await ticketLogin(sim, "ops@pve", "ops-password");
     expect((await call(sim, "GET", statusPath(upid), {}, cookie)).status).toBe(200);
     const mine = (await call(sim, "GET", "/nodes/pve1/tasks", {}, cookie)).body as { data: Entry[] };
     expect(mine.data.map((t) => t.upid)).toEqual([upid]);

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PveSimulator } from "./simulator.js";
-import { call, ok, TEST_CATALOG } from "./helpers.js";
+import { call, ok, TEST_CATALOG, ticketLogin } from "./helpers.js";
 
 let sim: PveSimulator;
 beforeAll(async () => {
@@ -81,23 +81,13 @@ describe("authentication", () => {
     sim.addUser("admin@pve", "pw1", {
       "/": ["VM.Allocate", "VM.Config.Options", "Datastore.AllocateSpace", "Datastore.Audit"],
     });
-    const t = (await ok(
-      sim,
-      "POST",
-      "/access/ticket",
-      { username: "admin@pve", password: "pw1" },
-      { authorization: null },
-    )) as Record<string, string>;
-    const headers = {
-      Cookie: `PVEAuthCookie=${encodeURIComponent(t["ticket"]!)}`,
-      CSRFPreventionToken: t["CSRFPreventionToken"]!,
-    };
+    const admin = await ticketLogin(sim, "admin@pve", "pw1");
     const r = await call(
       sim,
       "POST",
       "/nodes/pve1/lxc",
       { vmid: 170, ostemplate: "local:vztmpl/x.tar", storage: "local-lvm", hookscript: "local:snippets/h" },
-      { authorization: null, headers },
+      admin,
     );
     expect([r.status, r.reason]).toEqual([
       403,
