@@ -2,7 +2,7 @@
 // state them: what GET reads back differs from what PUT or create wrote, and the operator must expect it.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { readResolvConf, writeResolvConf } from "./cluster.js";
-import { call, createCt, DEBIAN, ok, TEST_CATALOG, TEST_STORAGES } from "./helpers.js";
+import { call, createCt, DEBIAN, ok, startCreate, TEST_CATALOG, TEST_STORAGES } from "./helpers.js";
 import { PveSimulator } from "./simulator.js";
 
 let sim: PveSimulator;
@@ -85,16 +85,13 @@ describe("facts: /cluster/resources", () => {
   it("an LXC entry carries exactly id, type=lxc, vmid, name, node, status, tags, template (0|1), maxcpu, maxmem, mem, maxdisk, disk, uptime, lock (no cpus, swap)", async () => {
     sim.setSpeed(0.5);
     const id = ++vmid;
-    const upid = (await ok(sim, "POST", "/nodes/pve2/lxc", {
-      vmid: id,
-      ostemplate: DEBIAN,
-      storage: "local-lvm",
+    const upid = await startCreate(sim, "pve2", id, {
       hostname: "web1",
       cores: 2,
       memory: 1024,
       rootfs: "local-lvm:8",
       tags: "web",
-    })) as string;
+    });
     const creating = (await resources("vm")).find((r) => r["vmid"] === id)!;
     expect(Object.keys(creating).sort()).toEqual([...KEYS].sort());
     expect(creating).toEqual({

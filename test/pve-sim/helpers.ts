@@ -201,6 +201,21 @@ export async function pullImage(sim: PveSimulator, node: string, tag: string): P
   return `local:vztmpl/ldap-gateway_${tag}.tar`;
 }
 
+/** Starts a Debian container's creation and returns its UPID at once, for tests that look at it mid-task. */
+export async function startCreate(
+  sim: PveSimulator,
+  node: string,
+  vmid: number,
+  extra: Params = {},
+): Promise<string> {
+  return (await ok(sim, "POST", `/nodes/${node}/lxc`, {
+    vmid,
+    ostemplate: DEBIAN,
+    storage: "local-lvm",
+    ...extra,
+  })) as string;
+}
+
 /** Creates a container (stopped) and waits for the task; returns the final task status. */
 export function createCt(
   sim: PveSimulator,

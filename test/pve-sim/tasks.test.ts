@@ -6,6 +6,7 @@ import {
   DEBIAN,
   ok,
   runTask,
+  startCreate,
   TEST_CATALOG,
   TEST_STORAGES,
   ticketLogin,
@@ -55,11 +56,7 @@ describe("task status and log", () => {
   it("running without exitstatus, then stopped with OK; fields decoded from the UPID", async () => {
     sim.setSpeed(0.2);
     const id = ++vmid;
-    const upid = (await ok(sim, "POST", "/nodes/pve1/lxc", {
-      vmid: id,
-      ostemplate: DEBIAN,
-      storage: "local-lvm",
-    })) as string;
+    const upid = await startCreate(sim, "pve1", id);
     const running = (await ok(sim, "GET", statusPath(upid))) as Record<string, unknown>;
     const u = parseUpid(upid)!;
     expect(running).toEqual({
@@ -199,11 +196,7 @@ describe("facts: tasks (reference: More facts read from the sources)", () => {
   it("GET /nodes/{node}/tasks: the default source=archive leaves running tasks out; source=active lists them with status RUNNING", async () => {
     sim.setSpeed(0.5);
     const id = ++vmid;
-    const upid = (await ok(sim, "POST", "/nodes/pve1/lxc", {
-      vmid: id,
-      ostemplate: DEBIAN,
-      storage: "local-lvm",
-    })) as string;
+    const upid = await startCreate(sim, "pve1", id);
     const archive = await list({ vmid: id });
     expect(archive).toMatchObject({ data: [], total: 0 });
     expect((await list({ vmid: id, source: "archive" })).data).toEqual([]);
