@@ -122,13 +122,14 @@ export interface StoredObject {
 
 /** Cleanups in start order; run newest first, each once, all of them even when one fails. */
 class Teardown {
-  private readonly steps: { what: string; run: () => Promise<unknown> }[] = [];
+  private readonly steps: { done: string; run: () => Promise<unknown> }[] = [];
   private done: Promise<void> | undefined;
 
   constructor(private readonly log: (line: string) => void) {}
 
-  add(what: string, run: () => Promise<unknown>): void {
-    this.steps.push({ what, run });
+  /** `done` is what the log says once `run` has finished, e.g. "stopped the operator". */
+  add(done: string, run: () => Promise<unknown>): void {
+    this.steps.push({ done, run });
   }
 
   run(): Promise<void> {
@@ -138,10 +139,10 @@ class Teardown {
         const started = Date.now();
         try {
           await step.run();
-          this.log(`stopped ${step.what} (${seconds(Date.now() - started)})`);
+          this.log(`${step.done} (${seconds(Date.now() - started)})`);
         } catch (err) {
           errors.push(err);
-          this.log(`stopping ${step.what} failed: ${(err as Error).message}`);
+          this.log(`could not finish "${step.done}": ${(err as Error).message}`);
         }
       }
       if (errors.length) throw new AggregateError(errors, "the world did not stop cleanly");
@@ -162,7 +163,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
   );
   const dir = mkdtempSync(join(tmpdir(), "ldappair-e2e-"));
   const teardown = new Teardown(log);
-  teardown.add("the world's directory", async () => {
+  teardown.add("removed the world's directory", async () => {
     if (!options.keepDir) rmSync(dir, { recursive: true, force: true });
   });
   const timed = async <T>(what: (value: T) => string, start: () => Promise<T>): Promise<T> => {
@@ -181,7 +182,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
         (cp) => `control plane at ${cp.server}`,
         () => startControlPlane(),
       );
-      teardown.add("the control plane", () => controlPlane!.stop());
+      teardown.add("stopped the control plane", () => controlPlane!.stop());
       kubeconfig = controlPlane.kubeconfigPath;
     }
     const kc = new KubeConfig();
@@ -194,7 +195,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
         (pg) => `PostgreSQL at ${pg.host}:${pg.port} with ${pg.seed.users.length} sample users`,
         () => startPostgres(),
       ).then((pg) => {
-        teardown.add("PostgreSQL", () => pg.stop());
+        teardown.add("stopped PostgreSQL", () => pg.stop());
         return pg;
       }),
       timed(
@@ -232,7 +233,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
       probePort,
       metricsPort,
     });
-    teardown.add("the operator", () => operator.stop());
+    teardown.add("stopped the operator", () => operator.stop());
     if (options.startOperator ?? true) {
       await timed(
         () => `operator running (log ${operator.logFile})`,
@@ -363,9 +364,9 @@ async function startSite(
     stopGraceMs: times.stopGraceMs,
     catalog: [await gatewayImage(dir, times.gatewayStartupScale)],
   });
-  teardown.add("the Proxmox simulator and its containers", () => sim.stop());
+  teardown.add("stopped the Proxmox simulator and its containers", () => sim.stop());
   const site = await attachLdapSite(sim, { searchDomain: EXAMPLE_DOMAIN, configureNodes });
-  teardown.add("the site DNS", () => site.stop());
+  teardown.add("stopped the site DNS", () => site.stop());
   return { sim, site };
 }
 
@@ -409,7 +410,7 @@ async function createNamespace(
     if ((err as { code?: number }).code !== 409) throw err;
   }
   // A control plane of the world's own goes away whole; on a shared one the namespace is removed.
-  if (shared) teardown.add(`namespace ${namespace}`, () => deleteNamespace(kc, namespace));
+  if (shared) teardown.add(`deleted namespace ${namespace}`, () => deleteNamespace(kc, namespace));
 }
 
 /** With the operator gone nobody would remove its finalizers: drop them, so the namespace can go. */
