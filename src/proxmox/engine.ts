@@ -5,7 +5,7 @@
  */
 import type { ApiRequestable } from "proxmox-api";
 import type { Params } from "./form.js";
-import { isRetryable, withRetries, type RetryPolicy } from "./retry.js";
+import { isRepeatable, isRetryable, withRetries, type RetryPolicy } from "./retry.js";
 import type { Transport } from "./transport.js";
 
 /** Per call: cancellation and, when a call needs another bound than the client's default, its timeout. */
@@ -26,11 +26,13 @@ export class RequestEngine {
   call(method: string, path: string, params: Params | undefined, opts: CallOptions = {}): Promise<unknown> {
     const m = method.toUpperCase();
     const below = path.startsWith(API_PREFIX) ? path.slice(API_PREFIX.length) : path;
+    const repeatable = isRepeatable(m, params);
     const once = () =>
       this.transport.request({
         method: m,
         path: below,
         params,
+        repeatable,
         signal: opts.signal,
         timeoutMs: opts.timeoutMs,
       });
@@ -40,6 +42,7 @@ export class RequestEngine {
       path: below,
       endpoint: this.transport.endpoint,
       tokenId: this.transport.tokenId,
+      repeatable,
     };
     return withRetries(once, this.retry, ctx, opts.signal);
   }

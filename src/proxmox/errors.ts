@@ -129,8 +129,8 @@ function classifyResponse(status: number, message: string): Classification {
   return { errorClass: "transient", reason: "server-error" };
 }
 
-function classifyNetwork(method: string, f: Extract<Failure, { type: "network" }>): Classification {
-  const unknown = f.sent && isNonIdempotent(method);
+function classifyNetwork(f: Extract<Failure, { type: "network" }>, repeatable: boolean): Classification {
+  const unknown = f.sent && !repeatable;
   if (f.cancelled) return { errorClass: unknown ? "outcome-unknown" : "cancelled", reason: "cancelled" };
   if (f.code && UNTRUSTED_CERT_CODES.has(f.code)) return { errorClass: "permanent", reason: "tls-untrusted" };
   if (f.code && /^ERR_(SSL|TLS)_/.test(f.code)) return { errorClass: "permanent", reason: "tls" };
@@ -143,11 +143,18 @@ function classifyNetwork(method: string, f: Extract<Failure, { type: "network" }
   return { errorClass: unknown ? "outcome-unknown" : "transient", reason };
 }
 
-/** The meaning of a failure of `method`: a pure decision, tested as a table. */
-export function classify(method: string, failure: Failure): Classification {
+/**
+ * The meaning of a failure of `method`: a pure decision, tested as a table. `repeatable`: whether the
+ * request, sent twice, leaves the state sending it once would (by default: not for a POST or DELETE).
+ */
+export function classify(
+  method: string,
+  failure: Failure,
+  repeatable = !isNonIdempotent(method),
+): Classification {
   return failure.type === "response"
     ? classifyResponse(failure.status, failure.message)
-    : classifyNetwork(method, failure);
+    : classifyNetwork(failure, repeatable);
 }
 
 /** A 403's text: `Permission check failed (/vms/100, VM.Allocate)`, or `(...|...)` when any one would do. */
@@ -174,6 +181,8 @@ export interface CallContext {
   endpoint: string;
   /** `user@realm!name` */
   tokenId: string;
+  /** Whether the call may be sent twice to the effect of once; default: not for a POST or DELETE. */
+  repeatable?: boolean;
 }
 
 export interface ProxmoxErrorFields extends CallContext, Classification {
@@ -289,7 +298,7 @@ export function proxmoxError(
   failure: Failure,
   extra: { errors?: Record<string, string>; detail?: string; cause?: unknown } = {},
 ): ProxmoxError {
-  const c = classify(ctx.method, failure);
+  const c = classify(ctx.method, failure, ctx.repeatable);
   const call = `${ctx.method} ${ctx.path}`;
   const base = { ...ctx, ...c, cause: extra.cause };
   if (failure.type === "network") {

@@ -4,7 +4,8 @@
  * delete, pull, sync, realm create) is sent once: when its outcome is unknown the caller observes Proxmox.
  */
 import pRetry from "p-retry";
-import { ProxmoxError, proxmoxError, type CallContext } from "./errors.js";
+import { isNonIdempotent, ProxmoxError, proxmoxError, type CallContext } from "./errors.js";
+import type { Params } from "./form.js";
 
 export interface RetryPolicy {
   /** Repeats after the first attempt (0: none). */
@@ -41,6 +42,17 @@ export function isRetryable(method: string, path: string): boolean {
   if (m === "GET") return true;
   if (m === "PUT") return CONFIG_PUTS.some((re) => re.test(path));
   return false;
+}
+
+/**
+ * Whether sending the call twice leaves the state sending it once would. Not a POST or DELETE; nor a PUT
+ * against a `digest`: if the first one was applied, it changed the digest, and the repeat is refused as
+ * `detected modified configuration` though nobody else changed anything. Such a PUT is still repeated
+ * after an answer that says it was not applied (a 5xx, a lock timeout), never after a lost answer.
+ */
+export function isRepeatable(method: string, params: Params | undefined): boolean {
+  if (isNonIdempotent(method)) return false;
+  return !(method.toUpperCase() === "PUT" && params?.["digest"] !== undefined);
 }
 
 /** Runs `attempt` and repeats it on transient ProxmoxErrors, within the policy; stops when `signal` fires. */

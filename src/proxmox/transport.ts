@@ -34,6 +34,8 @@ export interface RequestSpec {
   /** Below /api2/json, e.g. `/nodes/pve1/lxc`. */
   path: string;
   params?: Params;
+  /** Whether it may be sent twice to the effect of once (default: not a POST or DELETE); see retry.ts. */
+  repeatable?: boolean;
   signal?: AbortSignal;
   timeoutMs?: number;
 }
@@ -129,14 +131,20 @@ export class Transport {
     return text.split(this.#secret).join("***");
   }
 
-  private context(method: string, path: string): CallContext {
-    return { method, path, endpoint: this.endpoint, tokenId: this.tokenId };
+  private context(method: string, path: string, repeatable: boolean | undefined): CallContext {
+    return {
+      method,
+      path,
+      endpoint: this.endpoint,
+      tokenId: this.tokenId,
+      ...(repeatable !== undefined ? { repeatable } : {}),
+    };
   }
 
   /** Sends the request and resolves with the answer's `data`; rejects with a ProxmoxError. */
   request(spec: RequestSpec): Promise<unknown> {
     const method = spec.method.toUpperCase();
-    const ctx = this.context(method, spec.path);
+    const ctx = this.context(method, spec.path, spec.repeatable);
     const encoded = encodeParams(spec.params);
     const inQuery = paramsInQuery(method);
     const url = `${this.endpoint}/api2/json${spec.path}${inQuery && encoded ? `?${encoded}` : ""}`;

@@ -264,6 +264,30 @@ describe("lost answers", () => {
     },
   );
 
+  it("a config PUT against a digest whose answer is lost: OutcomeUnknown, sent once, and it happened", async () => {
+    const vmid = await container();
+    const { digest } = await pve.containerConfig("pve1", vmid);
+    sim.requestLog.clear();
+    sim.faults.dropResponses({ method: "PUT", path: "*/config", mode: "reset" });
+    // A repeat would meet the digest the first PUT changed: `detected modified configuration`, blaming nobody.
+    const e = await failure(pve.updateContainerConfig("pve1", vmid, { set: { cores: 3 }, digest }));
+    expect(e).toBeInstanceOf(OutcomeUnknown);
+    expect(e).toMatchObject({ reason: "connection-reset", method: "PUT" });
+    expect(logged(sim, "PUT", `/nodes/pve1/lxc/${vmid}/config`)).toBe(1);
+    expect(sim.container(vmid)?.conf["cores"]).toBe(3);
+  });
+
+  it("a config PUT against a digest is still repeated after an answer that says it was not applied", async () => {
+    const vmid = await container();
+    const { digest } = await pve.containerConfig("pve1", vmid);
+    sim.requestLog.clear();
+    const message = `can't lock file '/run/lock/lxc/pve-config-${vmid}.lock' - got timeout`;
+    sim.faults.failRequests({ method: "PUT", path: "*/config", status: 500, message });
+    await pve.updateContainerConfig("pve1", vmid, { set: { cores: 3 }, digest });
+    expect(logged(sim, "PUT", `/nodes/pve1/lxc/${vmid}/config`)).toBe(2);
+    expect(sim.container(vmid)?.conf["cores"]).toBe(3);
+  });
+
   it("a config PUT whose answer is lost is repeated (idempotent) and succeeds", async () => {
     const vmid = await container();
     sim.faults.dropResponses({ method: "PUT", path: "*/config", mode: "reset" });

@@ -174,6 +174,17 @@ describe("classify", () => {
   it.each(rows)("%s (%s)", (_name, method, failure, errorClass, reason) => {
     expect(classify(method, failure)).toEqual({ errorClass, reason });
   });
+
+  // A PUT against a digest: a repeat after it was applied would be refused as modified by someone else.
+  const unrepeatable: [string, Failure, ErrorClass, ErrorReason][] = [
+    ["reset", net({ code: "ECONNRESET", sent: true }), "outcome-unknown", "connection-reset"],
+    ["timeout", net({ sent: true, timedOut: true }), "outcome-unknown", "timeout"],
+    ["never sent", net({ code: "ECONNREFUSED", sent: false }), "transient", "network"],
+    ["lock timeout", http(500, "can't lock file 'x' - got timeout"), "transient", "lock-timeout"],
+  ];
+  it.each(unrepeatable)("an unrepeatable PUT: %s", (_name, failure, errorClass, reason) => {
+    expect(classify("PUT", failure, false)).toEqual({ errorClass, reason });
+  });
 });
 
 describe("parsePermissionDenial", () => {

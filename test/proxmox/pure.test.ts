@@ -2,7 +2,7 @@
 import { describe, expect, it } from "vitest";
 import { encodeParams, paramsInQuery } from "../../src/proxmox/form.js";
 import { isPullableReference, ociFilename, ociVolid } from "../../src/proxmox/oci.js";
-import { isRetryable } from "../../src/proxmox/retry.js";
+import { isRepeatable, isRetryable } from "../../src/proxmox/retry.js";
 import { taskOutcome } from "../../src/proxmox/tasks.js";
 import { endpointOrigin, ProxmoxConfigError, Transport } from "../../src/proxmox/transport.js";
 import { parseUpid, requireUpid } from "../../src/proxmox/upid.js";
@@ -183,6 +183,19 @@ describe("isRetryable", () => {
     ["DELETE", "/access/domains/ldap", false],
   ])("%s %s: %s", (method, path, retry) => {
     expect(isRetryable(method, path)).toBe(retry);
+  });
+});
+
+describe("isRepeatable", () => {
+  it.each([
+    ["GET", undefined, true],
+    ["PUT", { cores: 2 }, true],
+    ["PUT", { cores: 2, digest: "0a1b" }, false],
+    ["PUT", { cores: 2, digest: undefined }, true],
+    ["POST", { vmid: 100 }, false],
+    ["DELETE", undefined, false],
+  ])("%s %j: %s", (method, params, repeatable) => {
+    expect(isRepeatable(method, params)).toBe(repeatable);
   });
 });
 
