@@ -7,6 +7,7 @@
  *
  *   npx tsx bench/inventory.ts [pairs=500] [scaledIntervalMs=2000] [intervals=6] [realIntervalMs=10000]
  */
+import { setMaxListeners } from "node:events";
 import { ProxmoxClient } from "../src/proxmox/client.js";
 import { InventoryRegistry } from "../src/proxmox/inventory.js";
 import { createCt, DEBIAN, TEST_STORAGES } from "../test/pve-sim/helpers.js";
@@ -72,6 +73,8 @@ function sharedInventory(client: ProxmoxClient) {
 /** Each pair on its own: `status/current` of its two containers every interval, pairs spread over it. */
 function perPairPolls(client: ProxmoxClient) {
   return (stop: AbortSignal) => {
+    // Every one of the 2 x pairs calls in flight listens on this one signal: that is no leak.
+    setMaxListeners(2 * pairs + 10, stop);
     for (let p = 0; p < pairs; p++) {
       const vmids = [FIRST_VMID + 2 * p, FIRST_VMID + 2 * p + 1];
       void (async () => {
