@@ -1,7 +1,8 @@
 /**
  * Which calls are repeated, and how. Only what is safe to repeat: reads, and PUTs of configuration (a PUT
- * sets values; sending it twice leaves the same state). A POST or DELETE (create, start, stop, shutdown,
- * delete, pull, sync, realm create) is sent once: when its outcome is unknown the caller observes Proxmox.
+ * sets values; sending it twice leaves the same state, unless it carries a digest: see isRepeatable). A
+ * POST or DELETE (create, start, stop, shutdown, delete, pull, sync, realm create) is sent once: when its
+ * outcome is unknown the caller observes Proxmox.
  */
 import pRetry from "p-retry";
 import { isNonIdempotent, ProxmoxError, proxmoxError, type CallContext } from "./errors.js";
