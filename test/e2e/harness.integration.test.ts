@@ -48,7 +48,10 @@ describe("the end-to-end world", () => {
   });
 
   it("applies the example LdapPair and reads it back with kubectl get ldappairs", async () => {
-    const stored = await world.apply(world.exampleLdapPair());
+    // A finalizer nobody removes: stop() must still take the pair away from the shared control plane.
+    const stored = await world.apply(
+      world.exampleLdapPair({ metadata: { finalizers: ["e2e.ldapgateway.io/hold"] } }),
+    );
     expect(stored.metadata.uid).toMatch(/^[0-9a-f-]{36}$/);
     // The API server's defaults are in, and the servers sit on different nodes.
     expect(stored.spec?.["deletionPolicy"]).toBe("Retain");
@@ -107,9 +110,11 @@ describe("the end-to-end world", () => {
   });
 
   it("runs the gateway image on the simulated site: sample users over LDAPS, by address and through the site DNS", async () => {
+    // A tag of its own, so that its pull never meets one of the operator's for the example's pair.
     const server: HandMadeServer = await provisionByHand(world.sim, world.postgres, {
       hostname: "harness1",
       node: "pve2",
+      image: "ghcr.io/mieweb/ldap-gateway:harness",
     });
     expect(world.container("harness1")?.vmid).toBe(server.vmid);
     const { stdout } = await run(
@@ -151,7 +156,8 @@ describe("the end-to-end world", () => {
       (p) => !before.has(p.pid) && !/^ps\b/.test(p.args),
     );
     expect(after).toEqual([]);
-    // The namespace of a shared control plane goes too.
+    // On a shared control plane the pairs go, finalizers and all, and the namespace is deleted.
+    expect(await world.kubectl("get", "ldappairs", "-o", "name")).toBe("");
     const phase = await world.core
       .readNamespace({ name: world.namespace })
       .then((ns) => ns.status?.phase)

@@ -153,8 +153,40 @@ class Teardown {
 
 const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
 
+/** What startWorld has started, before the handles are put together. */
+interface Parts {
+  id: string;
+  namespace: string;
+  nodes: string[];
+  times: ScaledTimes;
+  dir: string;
+  kubeconfig: string;
+  kc: KubeConfig;
+  kubectl: Kubectl;
+  controlPlane: ControlPlane | undefined;
+  postgres: TestPostgres;
+  sim: PveSimulator;
+  site: LdapSite;
+  operator: OperatorProcess;
+  teardown: Teardown;
+}
+
 export async function startWorld(options: WorldOptions = {}): Promise<World> {
   const log = options.log ?? (() => undefined);
+  const teardown = new Teardown(log);
+  try {
+    return handles(await startParts(options, log, teardown));
+  } catch (err) {
+    await teardown.run().catch(() => undefined);
+    throw err;
+  }
+}
+
+async function startParts(
+  options: WorldOptions,
+  log: (line: string) => void,
+  teardown: Teardown,
+): Promise<Parts> {
   const id = randomBytes(4).toString("hex");
   const namespace = options.namespace ?? `e2e-${id}`;
   const nodes = options.nodes ?? ["pve1", "pve2"];
@@ -162,7 +194,6 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
     options.timeScale ?? timeScaleFrom(process.env[TIME_SCALE_VAR], DEFAULT_TEST_TIME_SCALE),
   );
   const dir = mkdtempSync(join(tmpdir(), "ldappair-e2e-"));
-  const teardown = new Teardown(log);
   teardown.add("removed the world's directory", async () => {
     if (!options.keepDir) rmSync(dir, { recursive: true, force: true });
   });
@@ -173,149 +204,146 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
     return value;
   };
 
-  try {
-    // The control plane first: the first run builds it, which takes minutes.
-    let controlPlane: ControlPlane | undefined;
-    let kubeconfig = options.kubeconfig;
-    if (!kubeconfig) {
-      controlPlane = await timed(
-        (cp) => `control plane at ${cp.server}`,
-        () => startControlPlane(),
-      );
-      teardown.add("stopped the control plane", () => controlPlane!.stop());
-      kubeconfig = controlPlane.kubeconfigPath;
-    }
-    const kc = new KubeConfig();
-    kc.loadFromFile(kubeconfig);
-    const kubectl = kubectlFor(kubeconfig, namespace);
+  // The control plane first: the first run builds it, which takes minutes.
+  let controlPlane: ControlPlane | undefined;
+  let kubeconfig = options.kubeconfig;
+  if (!kubeconfig) {
+    controlPlane = await timed(
+      (cp) => `control plane at ${cp.server}`,
+      () => startControlPlane(),
+    );
+    teardown.add("stopped the control plane", () => controlPlane!.stop());
+    kubeconfig = controlPlane.kubeconfigPath;
+  }
+  const kc = new KubeConfig();
+  kc.loadFromFile(kubeconfig);
+  const kubectl = kubectlFor(kubeconfig, namespace);
 
-    // Settled, not all: a part still starting when another fails must register its cleanup first.
-    const [postgres, simulated] = await allStarted([
-      timed(
-        (pg) => `PostgreSQL at ${pg.host}:${pg.port} with ${pg.seed.users.length} sample users`,
-        () => startPostgres(),
-      ).then((pg) => {
-        teardown.add("stopped PostgreSQL", () => pg.stop());
-        return pg;
-      }),
-      timed(
-        ({ sim }) => `Proxmox simulator (${nodes.join(", ")}) at ${sim.url}, time scale ${times.scale}`,
-        () => startSite(dir, nodes, times, options.configureNodeDns ?? false, teardown),
-      ),
-      timed(
-        () => `CRD ${CRD_NAME} installed`,
-        () => installCrd(kubectl),
-      ),
-      timed(
-        () => `namespace ${namespace}`,
-        () => createNamespace(kc, namespace, !controlPlane, teardown),
-      ),
-    ] as const);
-    const { sim, site } = simulated;
-    await createSecrets(kc, namespace, sim, postgres);
-    log(`Secrets ${SECRETS.token.name}, ${SECRETS.database.name}, ${SECRETS.ca.name}`);
+  // Settled, not all: a part still starting when another fails must register its cleanup first.
+  const [postgres, { sim, site }] = await allStarted([
+    timed(
+      (pg) => `PostgreSQL at ${pg.host}:${pg.port} with ${pg.seed.users.length} sample users`,
+      () => startPostgres(),
+    ).then((pg) => {
+      teardown.add("stopped PostgreSQL", () => pg.stop());
+      return pg;
+    }),
+    timed(
+      ({ sim }) => `Proxmox simulator (${nodes.join(", ")}) at ${sim.url}, time scale ${times.scale}`,
+      () => startSite(dir, nodes, times, options.configureNodeDns ?? false, teardown),
+    ),
+    timed(
+      () => `CRD ${CRD_NAME} installed`,
+      () => installCrd(kubectl),
+    ),
+    timed(
+      () => `namespace ${namespace}`,
+      () => createNamespace(kc, kubectl, namespace, !controlPlane, teardown),
+    ),
+  ] as const);
+  await createSecrets(kc, namespace, sim, postgres);
+  log(`Secrets ${SECRETS.token.name}, ${SECRETS.database.name}, ${SECRETS.ca.name}`);
 
-    const [probePort, metricsPort] = [await freePort(), await freePort()];
-    const operator = new OperatorProcess({
-      root: REPO_ROOT,
-      entry: options.operatorEntry ?? "src",
-      args: operatorArgs({
-        kubeconfig,
-        namespace,
-        id,
-        probePort,
-        metricsPort,
-        extra: options.operatorArgs ?? [],
-      }),
-      env: { [WORLD_VAR]: id },
-      logFile: join(dir, "operator.log"),
-      stderrFile: join(dir, "operator.stderr.log"),
+  const [probePort, metricsPort] = [await freePort(), await freePort()];
+  const operator = new OperatorProcess({
+    root: REPO_ROOT,
+    entry: options.operatorEntry ?? "src",
+    args: operatorArgs({
+      kubeconfig,
+      namespace,
+      id,
       probePort,
       metricsPort,
-    });
-    teardown.add("stopped the operator", () => operator.stop());
-    if (options.startOperator ?? true) {
-      await timed(
-        () => `operator running (log ${operator.logFile})`,
-        async () => {
-          operator.start();
-          await operator.waitReady();
-        },
-      );
-    }
-
-    const objects = kc.makeApiClient(CustomObjectsApi);
-    const baseDn = postgres.seed.baseDn;
-    const dnsServer = site.dns.address.server;
-    const markers: WorldMarkers = {
-      paths: [dir, postgres.dataDir, ...(controlPlane ? [controlPlane.dir] : [])],
-      env: [`${WORLD_VAR}=${id}`, `PVE_SIM_ADDRESS=127.${sim.core.addresses.octet}.`],
-    };
-    const getLdapPair = async (name: string) =>
-      (await objects.getNamespacedCustomObject({
-        group: GROUP,
-        version: VERSION,
-        plural: PLURAL,
-        namespace,
-        name,
-      })) as StoredObject;
-
-    return {
-      id,
-      namespace,
-      kubeconfig,
-      dir,
-      times,
-      kc,
-      core: kc.makeApiClient(CoreV1Api),
-      objects,
-      controlPlane,
-      postgres,
-      sim,
-      site,
-      dnsServer,
-      baseDn,
-      nodes,
-      operator,
-      kubectl,
-      apply: async (object) =>
-        JSON.parse(
-          await kubectl.withInput(JSON.stringify(object), "apply", "-f", "-", "-o", "json"),
-        ) as StoredObject,
-      getLdapPair,
-      waitForCondition: (name, type, status = "True", timeoutMs = 60_000) =>
-        waitForCondition({ kubectl, getLdapPair, operator }, name, type, status, timeoutMs),
-      exampleLdapPair: (overrides = {}) =>
-        exampleLdapPair(
-          {
-            namespace,
-            proxmoxUrl: sim.url,
-            nodes,
-            dnsAddress: site.dnsAddress,
-            settleTime: times.settleTime,
-          },
-          overrides,
-        ),
-      failoverClient: (extra = {}) =>
-        new FailoverClient({
-          uris: ["ldaps://ldap1:636", "ldaps://ldap2:636"],
-          dnsServer,
-          baseDn,
-          failedServerMemoryMs: times.failedServerMemoryMs,
-          offlineTimeoutMs: times.offlineTimeoutMs,
-          offlineRandomMs: times.offlineRandomMs,
-          searchTimeoutMs: times.searchTimeoutMs,
-          connectTimeoutMs: times.connectTimeoutMs,
-          ...extra,
-        }),
-      container: (name) => containerNamed(sim, name),
-      leftoverProcesses: () => processesMarkedBy(markers),
-      stop: () => teardown.run(),
-    };
-  } catch (err) {
-    await teardown.run().catch(() => undefined);
-    throw err;
+      extra: options.operatorArgs ?? [],
+    }),
+    env: { [WORLD_VAR]: id },
+    logFile: join(dir, "operator.log"),
+    stderrFile: join(dir, "operator.stderr.log"),
+    probePort,
+    metricsPort,
+  });
+  teardown.add("stopped the operator", () => operator.stop());
+  if (options.startOperator ?? true) {
+    await timed(
+      () => `operator running (log ${operator.logFile})`,
+      async () => {
+        operator.start();
+        await operator.waitReady();
+      },
+    );
   }
+  return {
+    id,
+    namespace,
+    nodes,
+    times,
+    dir,
+    kubeconfig,
+    kc,
+    kubectl,
+    controlPlane,
+    postgres,
+    sim,
+    site,
+    operator,
+    teardown,
+  };
+}
+
+function handles({ teardown, ...p }: Parts): World {
+  const { namespace, times, sim, site, postgres, operator, kubectl } = p;
+  const objects = p.kc.makeApiClient(CustomObjectsApi);
+  const baseDn = postgres.seed.baseDn;
+  const dnsServer = site.dns.address.server;
+  const markers: WorldMarkers = {
+    paths: [p.dir, postgres.dataDir, ...(p.controlPlane ? [p.controlPlane.dir] : [])],
+    env: [`${WORLD_VAR}=${p.id}`, `PVE_SIM_ADDRESS=127.${sim.core.addresses.octet}.`],
+  };
+  const getLdapPair = async (name: string) =>
+    (await objects.getNamespacedCustomObject({
+      group: GROUP,
+      version: VERSION,
+      plural: PLURAL,
+      namespace,
+      name,
+    })) as StoredObject;
+  const facts = {
+    namespace,
+    proxmoxUrl: sim.url,
+    nodes: p.nodes,
+    dnsAddress: site.dnsAddress,
+    settleTime: times.settleTime,
+  };
+  return {
+    ...p,
+    core: p.kc.makeApiClient(CoreV1Api),
+    objects,
+    dnsServer,
+    baseDn,
+    apply: async (object) =>
+      JSON.parse(
+        await kubectl.withInput(JSON.stringify(object), "apply", "-f", "-", "-o", "json"),
+      ) as StoredObject,
+    getLdapPair,
+    waitForCondition: (name, type, status = "True", timeoutMs = 60_000) =>
+      waitForCondition({ kubectl, getLdapPair, operator }, name, type, status, timeoutMs),
+    exampleLdapPair: (overrides = {}) => exampleLdapPair(facts, overrides),
+    failoverClient: (extra = {}) =>
+      new FailoverClient({
+        uris: ["ldaps://ldap1:636", "ldaps://ldap2:636"],
+        dnsServer,
+        baseDn,
+        failedServerMemoryMs: times.failedServerMemoryMs,
+        offlineTimeoutMs: times.offlineTimeoutMs,
+        offlineRandomMs: times.offlineRandomMs,
+        searchTimeoutMs: times.searchTimeoutMs,
+        connectTimeoutMs: times.connectTimeoutMs,
+        ...extra,
+      }),
+    container: (name) => containerNamed(sim, name),
+    leftoverProcesses: () => processesMarkedBy(markers),
+    stop: () => teardown.run(),
+  };
 }
 
 /** Promise.all that waits for every part to settle before it rejects with the first failure. */
@@ -399,6 +427,7 @@ async function installCrd(kubectl: Kubectl): Promise<void> {
 
 async function createNamespace(
   kc: KubeConfig,
+  kubectl: Kubectl,
   namespace: string,
   shared: boolean,
   teardown: Teardown,
@@ -409,25 +438,27 @@ async function createNamespace(
   } catch (err) {
     if ((err as { code?: number }).code !== 409) throw err;
   }
-  // A control plane of the world's own goes away whole; on a shared one the namespace is removed.
-  if (shared) teardown.add(`deleted namespace ${namespace}`, () => deleteNamespace(kc, namespace));
+  // A control plane of the world's own goes away whole; on a shared one the world's objects are removed.
+  if (shared)
+    teardown.add(`deleted the LdapPairs and namespace ${namespace}`, () =>
+      deleteNamespace(kubectl, namespace),
+    );
 }
 
-/** With the operator gone nobody would remove its finalizers: drop them, so the namespace can go. */
-async function deleteNamespace(kc: KubeConfig, namespace: string): Promise<void> {
-  const objects = kc.makeApiClient(CustomObjectsApi);
-  const target = { group: GROUP, version: VERSION, plural: PLURAL, namespace };
-  const list = (await objects.listNamespacedCustomObject(target)) as { items: StoredObject[] };
-  for (const item of list.items) {
-    await objects
-      .patchNamespacedCustomObject({
-        ...target,
-        name: item.metadata.name,
-        body: [{ op: "remove", path: "/metadata/finalizers" }],
-      })
-      .catch(() => undefined); // no finalizers: nothing to remove
+/**
+ * The test control plane runs no controller manager, so a deleted namespace stays Terminating with
+ * everything in it: the LdapPairs are deleted one by one, their finalizers dropped first (with the
+ * operator gone nobody else would), so no other operator on the shared control plane ever sees them.
+ */
+async function deleteNamespace(kubectl: Kubectl, namespace: string): Promise<void> {
+  const names = (await kubectl("get", PLURAL, "-o", "jsonpath={.items[*].metadata.name}"))
+    .split(/\s+/)
+    .filter(Boolean);
+  for (const name of names) {
+    await kubectl("patch", `${PLURAL}/${name}`, "--type=merge", "-p", '{"metadata":{"finalizers":null}}');
   }
-  await kc.makeApiClient(CoreV1Api).deleteNamespace({ name: namespace });
+  await kubectl("delete", PLURAL, "--all", "--wait=true", "--timeout=30s");
+  await kubectl("delete", "namespace", namespace, "--wait=false");
 }
 
 async function createSecrets(
