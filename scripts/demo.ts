@@ -251,8 +251,18 @@ function writeState(world: World): void {
 
 const shutdown = new Shutdown();
 
+/** The options, or the usage and exit 2 when they cannot be read. */
+function options(): Options {
+  try {
+    return parseOptions(process.argv.slice(2));
+  } catch (err) {
+    process.stderr.write(`demo: ${(err as Error).message}\n\n${USAGE}`);
+    process.exit(2);
+  }
+}
+
 async function main(): Promise<void> {
-  const o = parseOptions(process.argv.slice(2));
+  const o = options();
   const started = Date.now();
   let built = "a control plane given by --kubeconfig";
   if (!o.kubeconfig) {
