@@ -5,12 +5,7 @@ import { encodeProxmoxEnv } from "../../src/gateway/env.js";
 import type { ProbeResult } from "../../src/health/ldaps-probe.js";
 import type { PreflightResult } from "../../src/health/preflight.js";
 import { desiredPair } from "../../src/reconcile/desired.js";
-import type {
-  DesiredPair,
-  DesiredServer,
-  ObservedContainer,
-  PairMeta,
-} from "../../src/reconcile/model.js";
+import type { DesiredPair, DesiredServer, ObservedContainer, PairMeta } from "../../src/reconcile/model.js";
 import { secretsWithUri } from "../support/secrets.js";
 import { specWith } from "../support/spec.js";
 
