@@ -175,23 +175,32 @@ export function plan(input: PlanInput): Plan {
         },
       },
       events: [],
-      requeueAfterMs: 0,
+      requeueAfterMs: 1,
       explanation:
         "next: add the finalizer, so that nothing is created in Proxmox that deletion could not find again",
     });
   const problem = setupProblem(input);
   if (problem) return planProblem(input, t, problem);
   const ctx = context(input, t, input.desired!);
+  const parts = () => [
+    ...ctx.views.map((v) => serverDecision(ctx, v)),
+    realmDecision(ctx),
+    dnsDecision(ctx),
+    syncDecision(ctx),
+  ];
   const task = taskDecision(ctx);
-  const decisions = task
-    ? [task]
-    : [
-        ...ctx.views.map((v) => serverDecision(ctx, v)),
-        realmDecision(ctx),
-        dnsDecision(ctx),
-        syncDecision(ctx),
-      ];
-  return conclude(ctx, decisions);
+  if (!task) return conclude(ctx, parts());
+  // A periodic or requested sync in flight is upkeep: the pair stays Ready if every part is.
+  return conclude(ctx, [task], isUpkeep(ctx) ? parts() : undefined);
+}
+
+function isUpkeep(ctx: Ctx): boolean {
+  const realm = ctx.draft.realm;
+  return (
+    ctx.input.status.task?.action === "SyncRealm" &&
+    realm?.lastSyncTime !== undefined &&
+    !REQUIRED_SYNCS.has(realm.pendingSync ?? "Interval")
+  );
 }
 
 /** Secrets and Proxmox, before anything else: without them nothing can be seen. */
@@ -804,10 +813,7 @@ const STEP_OF_ACTION: Partial<Record<Action["kind"], string>> = {
 function realmDecision(ctx: Ctx): Decision {
   const want = ctx.desired.realm;
   const { meta, observed } = ctx.input;
-  if (!want) {
-    ctx.draft.realm = { name: ctx.input.spec.realm.name, syncState: "Unmanaged" };
-    return { kind: "done" };
-  }
+  if (!want) return { kind: "done" };
   const seen = observed.realm;
   if (!seen)
     return {
@@ -956,7 +962,7 @@ const SYNC_BECAUSE: Record<SyncReason, string> = {
 
 // ---- concluding: the one action, the status, the conditions --------------------------
 
-function conclude(ctx: Ctx, decisions: Decision[]): Plan {
+function conclude(ctx: Ctx, decisions: Decision[], readinessOf: Decision[] = decisions): Plan {
   const chosen = decisions.find(
     (d): d is Extract<Decision, { kind: "act" | "record" }> => d.kind === "act" || d.kind === "record",
   );
@@ -967,7 +973,7 @@ function conclude(ctx: Ctx, decisions: Decision[]): Plan {
   const conflict = blocks.find((b) => b.conflict)?.conflict;
   const first = chosen ?? waits[0] ?? blocks[0];
   const status = assembleStatus(ctx, decisions, chosen);
-  const ready = readiness(ctx, decisions);
+  const ready = readiness(ctx, readinessOf);
   const assessment: Assessment = {
     ready,
     ...(first && "progress" in first ? { progressing: first.progress } : {}),
@@ -1129,6 +1135,7 @@ function assembleStatus(ctx: Ctx, decisions: Decision[], chosen: Decision | unde
   const ready = draft.servers.filter((s) => s.healthy).length;
   draft.readyServers = `${ready}/${views.length}`;
   draft.database = databaseStatus(ctx);
+  if (!ctx.desired.realm) draft.realm = { name: ctx.input.spec.realm.name, syncState: "Unmanaged" };
   draft.rollout = rolloutStatus(ctx, decisions, chosen);
   return draft;
 }
