@@ -26,6 +26,16 @@ export interface OperatorConfig {
   shutdownGraceMs: number;
   logLevel: LogLevel;
   kubeconfig: string | undefined;
+  /** The shared Proxmox inventory poll: interval, interval while a pair has work in flight, bound on one poll. */
+  inventoryIntervalMs: number;
+  inventoryBusyIntervalMs: number;
+  inventoryTimeoutMs: number;
+  /** Per request to a Proxmox API. */
+  proxmoxTimeoutMs: number;
+  /** The LDAPS health probe's bound on each step. */
+  probeTimeouts: { connect: number; rootDse: number; knownUser: number; userCount: number };
+  /** Multiplies the operator's own delays (task polls, backoff, resync of a pair in sync): tests only. */
+  timeScale: number;
 }
 
 interface Setting {
@@ -115,6 +125,54 @@ const settings = {
     default: "30s",
   },
   logLevel: { flag: "log-level", env: "LOG_LEVEL", help: "error|warn|info|debug", default: "info" },
+  inventoryInterval: {
+    flag: "inventory-interval",
+    env: "INVENTORY_INTERVAL",
+    help: "how often each Proxmox endpoint's containers are listed (one call for every LdapPair on it)",
+    default: "10s",
+  },
+  inventoryBusyInterval: {
+    flag: "inventory-busy-interval",
+    env: "INVENTORY_BUSY_INTERVAL",
+    help: "the listing interval while an LdapPair on the endpoint has a task in flight or waits on a gate",
+    default: "2s",
+  },
+  inventoryTimeout: {
+    flag: "inventory-timeout",
+    env: "INVENTORY_TIMEOUT",
+    help: "a listing that takes longer is abandoned and counts as failed",
+    default: "30s",
+  },
+  proxmoxTimeout: {
+    flag: "proxmox-timeout",
+    env: "PROXMOX_TIMEOUT",
+    help: "bound on each request to a Proxmox API",
+    default: "20s",
+  },
+  probeConnectTimeout: {
+    flag: "probe-connect-timeout",
+    env: "PROBE_CONNECT_TIMEOUT",
+    help: "health probe: TCP and TLS connection to a gateway",
+    default: "3s",
+  },
+  probeSearchTimeout: {
+    flag: "probe-search-timeout",
+    env: "PROBE_SEARCH_TIMEOUT",
+    help: "health probe: the root DSE and the search for a known user",
+    default: "5s",
+  },
+  probeListingTimeout: {
+    flag: "probe-listing-timeout",
+    env: "PROBE_LISTING_TIMEOUT",
+    help: "health probe: the full user listing compared with the database's count",
+    default: "15s",
+  },
+  timeScale: {
+    flag: "time-scale",
+    env: "TIME_SCALE",
+    help: "multiplies the operator's own delays (task polls, backoff, resyncs); for tests, between 0 and 1",
+    default: "1",
+  },
   kubeconfig: {
     flag: "kubeconfig",
     env: "KUBECONFIG",
@@ -157,6 +215,14 @@ export function parseDuration(text: string, name = "duration"): number {
   if (ms < 1 || ms > maxTimerMs)
     throw new ConfigError(`--${name}: ${JSON.stringify(text)} must be between 1ms and ${maxTimerMs}ms`);
   return ms;
+}
+
+/** A factor in (0, 1]: a test may make the operator faster, nothing may make it slower. */
+function parseScale(text: string, name: string): number {
+  const scale = Number(text.trim());
+  if (!(Number.isFinite(scale) && scale > 0 && scale <= 1))
+    throw new ConfigError(`--${name}: expected a number above 0 and at most 1, got ${JSON.stringify(text)}`);
+  return scale;
 }
 
 function parseBool(text: string, name: string): boolean {
@@ -227,6 +293,17 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
     shutdownGraceMs: duration("shutdownGrace"),
     logLevel,
     kubeconfig: get("kubeconfig") || undefined,
+    inventoryIntervalMs: duration("inventoryInterval"),
+    inventoryBusyIntervalMs: duration("inventoryBusyInterval"),
+    inventoryTimeoutMs: duration("inventoryTimeout"),
+    proxmoxTimeoutMs: duration("proxmoxTimeout"),
+    probeTimeouts: {
+      connect: duration("probeConnectTimeout"),
+      rootDse: duration("probeSearchTimeout"),
+      knownUser: duration("probeSearchTimeout"),
+      userCount: duration("probeListingTimeout"),
+    },
+    timeScale: parseScale(required("timeScale"), settings.timeScale.flag),
   };
   if (config.leaderElect) {
     const problem = validateTiming({

@@ -1,8 +1,9 @@
 /**
  * Operator entry point and wiring. `runOperator({ reconcile, config })` runs
  * the generic runtime (informers, workqueue, leader election, probes,
- * metrics) around one reconcile function. Until the LdapPair reconciler
- * exists, `main` passes `observeOnly`; the reconciler replaces it there.
+ * metrics) around one reconcile function; `main` runs it with the LdapPair
+ * reconciler (src/reconcile/reconciler.ts), whose shared inventory poll
+ * enqueues a pair through the controller's queue.
  */
 import { GROUP, KIND, PLURAL, VERSION } from "./api/ldappair.js";
 import { KubeConfig } from "@kubernetes/client-node";
@@ -19,6 +20,7 @@ import { Informer, InformerSet, type InformerOptions } from "./runtime/informer.
 import { LeaderElector } from "./runtime/leaderelection.js";
 import { ResourceClient, type ResourceType } from "./runtime/resource.js";
 import { StatusPatcher } from "./runtime/status.js";
+import { LdapPairReconciler, type LdapPairReconcilerOptions } from "./reconcile/reconciler.js";
 
 export const ldapPairResource: ResourceType = { group: GROUP, version: VERSION, plural: PLURAL, kind: KIND };
 
@@ -60,7 +62,7 @@ export function loadKubeConfig(path: string | undefined): KubeConfig {
   return kc;
 }
 
-/** Until the LdapPair reconciler lands, the runtime runs with this one, which changes nothing. */
+/** A reconciler that changes nothing, for running the runtime alone. */
 export const observeOnly: Reconciler = async (key, obj, ctx) => {
   ctx.logger.debug("reconcile", { key, exists: obj !== undefined });
 };
@@ -294,9 +296,26 @@ async function main(argv: string[]): Promise<void> {
     process.stdout.write(helpText());
     return;
   }
-  // The LdapPair reconciler plugs in here: runOperator({ reconcile: reconcileLdapPair, config }).
-  const operator = await runOperator({ reconcile: observeOnly, config: parsed.config });
+  const reconciler = new LdapPairReconciler(reconcilerOptions(parsed.config));
+  const operator = await runOperator({ reconcile: reconciler.reconcile, config: parsed.config });
+  reconciler.bindQueue((key) => operator.controller.queue.add(key));
+  // Polls and kept connections end with the operator (before exitOnSignals exits the process).
+  void operator.finished.then(() => reconciler.close());
   exitOnSignals(operator);
+}
+
+/** The LdapPair reconciler's settings from the operator's flags. */
+export function reconcilerOptions(config: OperatorConfig): LdapPairReconcilerOptions {
+  return {
+    inventory: {
+      intervalMs: config.inventoryIntervalMs,
+      busyIntervalMs: config.inventoryBusyIntervalMs,
+      pollTimeoutMs: config.inventoryTimeoutMs,
+    },
+    proxmoxTimeoutMs: config.proxmoxTimeoutMs,
+    probeTimeouts: config.probeTimeouts,
+    timeScale: config.timeScale,
+  };
 }
 
 const entry = process.argv[1];
