@@ -459,7 +459,11 @@ export const ServerStatus = Type.Object({
     ),
   ),
   startedAt: Type.Optional(Time("When the operator last saw a start of this server succeed.")),
-  lastProbeTime: Type.Optional(Time()),
+  lastProbeTime: Type.Optional(
+    Time(
+      "When the probe last changed its outcome (not rewritten while it stays the same: a steady pair writes nothing).",
+    ),
+  ),
   failedStep: Type.Optional(
     Type.String({
       maxLength: 64,
@@ -560,7 +564,7 @@ export const RealmStatus = Type.Object({
 
 export const DatabaseStatus = Type.Object({
   reachable: Type.Boolean(),
-  lastCheckTime: Type.Optional(Time()),
+  lastCheckTime: Type.Optional(Time("When the preflight last changed its outcome.")),
   users: Type.Optional(Type.Integer({ minimum: 0 })),
   message: Type.Optional(Type.String({ maxLength: 4096 })),
 });

@@ -59,14 +59,7 @@
 //
 // A gate or verify wait longer than rollout.progressDeadline is Stalled; a
 // failed action is Stalled after stallAfterAttempts tries (and still retried).
-import type {
-  LastFailure,
-  LdapPairStatus,
-  Phase,
-  ServerState,
-  SyncReason,
-  TaskAction,
-} from "../api/ldappair.js";
+import type { SyncReason, TaskAction } from "../api/ldappair.js";
 import { durationMs } from "../api/duration.js";
 import {
   desiredNodeDns,
@@ -76,8 +69,7 @@ import {
   realmUpdate,
   type NodeDns,
 } from "../proxmox/normalize.js";
-import { conditionTime, findCondition } from "../runtime/conditions.js";
-import { pairConditions, READY, type Assessment, type Why } from "./conditions.js";
+import type { Assessment, Why } from "./conditions.js";
 import { realmManagerOf, realmMarker, realmOrigin } from "./desired.js";
 import { peerGate, type GateVerdict } from "./gate.js";
 import {
@@ -85,10 +77,8 @@ import {
   DROP_FINALIZER_ANNOTATION,
   SYNC_NOW_ANNOTATION,
   describeAction,
-  isTaskAction,
   type Action,
   type DesiredPair,
-  type EventRecord,
   type ObservedContainer,
   type Plan,
   type PlanInput,
@@ -96,67 +86,25 @@ import {
   type PlanTimings,
   type Problem,
 } from "./model.js";
-import { serverStatus, serverView, type ServerView } from "./servers.js";
-import { membersMissing, parseSyncLog } from "./sync-log.js";
+import type { ServerView } from "./servers.js";
+import {
+  REQUIRED_SYNCS,
+  baseStatus,
+  capitalize,
+  context,
+  latest,
+  newProblemEvent,
+  sameFailure,
+  seconds,
+  type Ctx,
+  type Decision,
+  type Effect,
+} from "./plan-context.js";
+import { conclude, finish } from "./plan-report.js";
 import { classify, mergedEnv, staleEnvKeys, type TierVerdict } from "./tiers.js";
 
-// ---- decisions --------------------------------------------------------------
-
-/** A change to the status that a decision brings, applied when it is the one chosen. */
-type Effect = (draft: Draft) => void;
-
-type Decision =
-  /** Do this now. */
-  | {
-      kind: "act";
-      action: Action;
-      why: string;
-      event: EventRecord;
-      progress: Why;
-      server?: string;
-      step?: string;
-      /** Part of a rollout: a restart or rebuild the spec asked for, and the steps that finish it. */
-      rollout?: boolean;
-      effect?: Effect;
-    }
-  /** Only a status write (record before acting), then look again at once. */
-  | { kind: "record"; why: string; progress: Why; effect: Effect }
-  /** Nothing can be done now; it may change by itself. */
-  | {
-      kind: "wait";
-      why: string;
-      progress: Why;
-      retryMs: number;
-      server?: string;
-      step?: string;
-      rollout?: boolean;
-      stalled?: Why;
-    }
-  /** Nothing will change without a person. */
-  | { kind: "blocked"; why: string; stalled: Why; conflict?: Why; server?: string }
-  | { kind: "done" };
-
-interface Draft extends PlannedStatus {
-  servers: NonNullable<LdapPairStatus["servers"]>;
-}
-
-interface Ctx {
-  input: PlanInput;
-  now: Date;
-  stamp: string;
-  t: PlanTimings;
-  desired: DesiredPair;
-  views: ServerView[];
-  /** The latest time any server went down. */
-  lastDownAt?: Date;
-  /** What the ended task brought: events, and the status it leaves. */
-  events: EventRecord[];
-  draft: Draft;
-  /** Starts the plan saw succeed, by server. */
-  started: Record<string, string>;
-  /** What the chosen action does to a server's status, by server. */
-  marks: Record<string, Marks>;
-}
+// What the shell writes after act(), and the reason a preflight result maps to.
+export { databaseReason, planActionFailed, planTaskStarted } from "./plan-report.js";
 
 // ---- the entry ----------------------------------------------------------------
 
@@ -164,7 +112,7 @@ export function plan(input: PlanInput): Plan {
   const t = { ...DEFAULT_TIMINGS, ...input.timings };
   if (input.meta.deleting) return planDeletion(input, t);
   if (!input.meta.hasFinalizer)
-    return finish(input, {
+    return finish({
       action: { kind: "AddFinalizer" },
       status: { ...baseStatus(input), phase: "Pending" },
       assessment: {
@@ -222,7 +170,7 @@ function planProblem(input: PlanInput, t: PlanTimings, problem: Problem): Plan {
   const assessment: Assessment = problem.transient
     ? { ready: undefined, progressing: why }
     : { ready: undefined, stalled: why };
-  return finish(input, {
+  return finish({
     status: {
       ...baseStatus(input),
       phase: problem.transient ? (input.status.phase ?? "Pending") : "Stalled",
@@ -235,151 +183,6 @@ function planProblem(input: PlanInput, t: PlanTimings, problem: Problem): Plan {
       : `stalled: ${problem.message}; nothing is done until it is fixed`,
   });
 }
-
-/** A Warning for a problem only when it is new: a reconcile repeating it is no news. */
-function newProblemEvent(input: PlanInput, why: Why): EventRecord[] {
-  const ready = findCondition(input.status.conditions, READY);
-  if (ready?.reason === why.reason && ready.message === why.message) return [];
-  return [{ type: "Warning", reason: why.reason, action: "Reconcile", note: why.message }];
-}
-
-// ---- context and the task in flight -----------------------------------------------
-
-function context(input: PlanInput, t: PlanTimings, desired: DesiredPair, base = baseStatus(input)): Ctx {
-  const now = input.now;
-  const before = input.status.servers ?? [];
-  const views = desired.servers.map((d) =>
-    serverView(
-      d,
-      input.observed.servers.find((s) => s.name === d.name),
-      before.find((s) => s.name === d.name),
-      now,
-      t.requiredPasses,
-    ),
-  );
-  const draft: Draft = { ...base, servers: [...(input.status.servers ?? [])] };
-  const ctx: Ctx = {
-    input,
-    now,
-    stamp: conditionTime(now),
-    t,
-    desired,
-    views,
-    events: [],
-    draft,
-    started: {},
-    marks: {},
-  };
-  foldTask(ctx);
-  ctx.lastDownAt = latest(ctx.views.map((v) => v.lastDownAt));
-  return ctx;
-}
-
-/** The status the plan starts from: the previous one, without what the shell owns. */
-function baseStatus(input: PlanInput): PlannedStatus {
-  const { conditions: _c, observedGeneration: _g, ...rest } = input.status;
-  return { ...rest };
-}
-
-const SUCCEEDED: Record<TaskAction, string> = {
-  PullImage: "ImagePulled",
-  DeleteImage: "ImageDeleted",
-  CreateContainer: "ContainerCreated",
-  StartContainer: "ContainerStarted",
-  StopContainer: "ContainerStopped",
-  DeleteContainer: "ContainerDeleted",
-  SyncRealm: "RealmSynced",
-};
-const FAILED: Record<TaskAction, string> = {
-  PullImage: "ImagePullFailed",
-  DeleteImage: "ImageDeleteFailed",
-  CreateContainer: "CreateFailed",
-  StartContainer: "StartFailed",
-  StopContainer: "StopFailed",
-  DeleteContainer: "DeleteFailed",
-  SyncRealm: "SyncFailed",
-};
-
-/** An ended task goes into the status (and out of status.task); the rest of the plan sees its effect in Proxmox. */
-function foldTask(ctx: Ctx): void {
-  const task = ctx.input.status.task;
-  const seen = ctx.input.observed.task;
-  if (!task || !seen || seen.upid !== task.upid || seen.state === "running" || seen.state === "unknown")
-    return;
-  const { draft, stamp } = ctx;
-  draft.task = undefined;
-  const subject = task.server ? `${task.server}${task.vmid ? ` (CT ${task.vmid})` : ""}` : (task.node ?? "");
-  if (seen.state === "ok") {
-    if (sameFailure(draft.lastFailure, task.action, task.server)) draft.lastFailure = undefined;
-    if (task.action === "SyncRealm") return foldSync(ctx, seen.log ?? [], task.syncRequest);
-    if (task.action === "StartContainer" && task.server) ctx.started[task.server] = stamp;
-    if (task.action === "CreateContainer" && draft.realm?.lastSyncTime)
-      draft.realm = { ...draft.realm, pendingSync: draft.realm.pendingSync ?? "ServerRebuilt" };
-    ctx.events.push({
-      type: "Normal",
-      reason: SUCCEEDED[task.action],
-      action: task.action,
-      note: `${task.action} ${subject} finished: ${seen.exitStatus}`,
-    });
-    return;
-  }
-  const attempts = sameFailure(draft.lastFailure, task.action, task.server)
-    ? draft.lastFailure!.attempts + 1
-    : 1;
-  draft.lastFailure = {
-    action: task.action,
-    ...(task.server ? { server: task.server } : {}),
-    reason: FAILED[task.action],
-    time: stamp,
-    attempts,
-    message: `${task.action} ${subject} failed: ${seen.exitStatus}`,
-  };
-  if (task.action === "SyncRealm")
-    draft.realm = {
-      ...draft.realm,
-      syncState: "Failed",
-      message: `the last sync failed: ${seen.exitStatus}`,
-    };
-  ctx.events.push({
-    type: "Warning",
-    reason: FAILED[task.action],
-    action: task.action,
-    note: draft.lastFailure.message,
-  });
-}
-
-function foldSync(ctx: Ctx, log: readonly string[], syncRequest: string | undefined): void {
-  const { draft, stamp, input } = ctx;
-  const counts = parseSyncLog(log);
-  const missing = membersMissing(counts, input.spec.groupMembers);
-  const previous = draft.realm ?? {};
-  const { pendingSync: _done, membersMissing: _old, groupsWithoutMembers: _g, ...rest } = previous;
-  draft.realm = {
-    ...rest,
-    name: ctx.desired.realm?.name ?? previous.name,
-    syncState: "Synced",
-    lastSyncTime: stamp,
-    lastSyncTask: input.status.task!.upid,
-    lastSyncReason: previous.pendingSync ?? "Interval",
-    usersImported: counts.users,
-    groupsImported: counts.groups,
-    ...(counts.groupsWithoutMembers !== undefined
-      ? { groupsWithoutMembers: counts.groupsWithoutMembers }
-      : {}),
-    ...(missing ? { membersMissing: missing } : {}),
-    ...(syncRequest !== undefined ? { syncRequest } : {}),
-    message: `synced ${counts.users} users and ${counts.groups} groups`,
-  };
-  ctx.events.push({
-    type: "Normal",
-    reason: "RealmSynced",
-    action: "SyncRealm",
-    note: `realm ${draft.realm.name} synced: ${counts.users} users, ${counts.groups} groups${missing ? `; ${missing}` : ""}`,
-  });
-}
-
-const sameFailure = (f: LastFailure | undefined, action: string, server: string | undefined) =>
-  f !== undefined && f.action === action && f.server === server;
 
 function taskDecision(ctx: Ctx): Decision | undefined {
   const task = ctx.input.status.task;
@@ -793,11 +596,6 @@ function act(ctx: Ctx, view: ServerView | undefined, a: ActSpec): Decision {
   };
 }
 
-interface Marks {
-  wentDown?: boolean;
-  envKeys?: string[];
-}
-
 const STEP_OF_ACTION: Partial<Record<Action["kind"], string>> = {
   PullImage: "PullImage",
   CreateContainer: "Create",
@@ -912,14 +710,6 @@ function syncReason(ctx: Ctx): SyncReason | undefined {
   return undefined;
 }
 
-/** Reasons after which the pair is not Ready until the sync succeeded. */
-const REQUIRED_SYNCS: ReadonlySet<SyncReason> = new Set([
-  "NeverSynced",
-  "RealmCreated",
-  "RealmUpdated",
-  "ServerRebuilt",
-]);
-
 function syncDecision(ctx: Ctx): Decision {
   const want = ctx.desired.realm;
   if (!want) return { kind: "done" };
@@ -960,257 +750,6 @@ const SYNC_BECAUSE: Record<SyncReason, string> = {
   Interval: "spec.realm.syncInterval has passed",
 };
 
-// ---- concluding: the one action, the status, the conditions --------------------------
-
-function conclude(ctx: Ctx, decisions: Decision[], readinessOf: Decision[] = decisions): Plan {
-  const chosen = decisions.find(
-    (d): d is Extract<Decision, { kind: "act" | "record" }> => d.kind === "act" || d.kind === "record",
-  );
-  chosen?.effect?.(ctx.draft);
-  const waits = decisions.filter((d): d is Extract<Decision, { kind: "wait" }> => d.kind === "wait");
-  const blocks = decisions.filter((d): d is Extract<Decision, { kind: "blocked" }> => d.kind === "blocked");
-  const stalled = blocks[0]?.stalled ?? waits.find((w) => w.stalled)?.stalled;
-  const conflict = blocks.find((b) => b.conflict)?.conflict;
-  const first = chosen ?? waits[0] ?? blocks[0];
-  const status = assembleStatus(ctx, decisions, chosen);
-  const ready = readiness(ctx, readinessOf);
-  const assessment: Assessment = {
-    ready,
-    ...(first && "progress" in first ? { progressing: first.progress } : {}),
-    ...(stalled ? { stalled } : {}),
-    ...(conflict ? { conflict } : {}),
-    ...databaseCondition(ctx),
-    ...realmCondition(ctx, status),
-  };
-  const events = [...ctx.events, ...(chosen?.kind === "act" ? [chosen.event] : [])];
-  if (stalled) events.push(...newProblemEvent(ctx.input, stalled));
-  status.phase = phaseOf(ctx, decisions, { ready: ready !== undefined && !stalled, stalled: !!stalled });
-  return finish(ctx.input, {
-    ...(chosen?.kind === "act" ? { action: chosen.action } : {}),
-    status,
-    assessment,
-    events,
-    requeueAfterMs: requeue(ctx, chosen, waits),
-    explanation: explanation(ctx, chosen, waits, blocks),
-  });
-}
-
-function requeue(
-  ctx: Ctx,
-  chosen: Decision | undefined,
-  waits: Extract<Decision, { kind: "wait" }>[],
-): number {
-  if (chosen?.kind === "record") return 1;
-  if (chosen?.kind === "act") return isTaskAction(chosen.action) ? ctx.t.taskPollMs : 1;
-  if (waits.length > 0) return Math.max(1, Math.min(...waits.map((w) => w.retryMs)));
-  return untilNextSync(ctx) ?? ctx.t.resyncMs;
-}
-
-function untilNextSync(ctx: Ctx): number | undefined {
-  const last = ctx.draft.realm?.lastSyncTime;
-  if (!ctx.desired.realm || !last) return undefined;
-  const interval = durationMs(ctx.input.spec.realm.syncInterval);
-  if (interval <= 0) return undefined;
-  return Math.max(1, Math.min(ctx.t.resyncMs, new Date(last).getTime() + interval - ctx.now.getTime()));
-}
-
-function explanation(
-  ctx: Ctx,
-  chosen: Decision | undefined,
-  waits: Extract<Decision, { kind: "wait" }>[],
-  blocks: Extract<Decision, { kind: "blocked" }>[],
-): string {
-  const also = blocks.length > 0 && chosen ? `; meanwhile ${blocks.map((b) => b.why).join("; ")}` : "";
-  if (chosen && chosen.kind !== "done" && "why" in chosen) return chosen.why + also;
-  if (waits.length > 0) return waits[0]!.why + (blocks.length ? `; ${blocks[0]!.why}` : "");
-  if (blocks.length > 0) return blocks.map((b) => b.why).join("; ");
-  const next = untilNextSync(ctx);
-  return `in sync: both servers healthy, realm and DNS as the spec says; looking again in ${seconds(next ?? ctx.t.resyncMs)}`;
-}
-
-/** Ready when every part is done, no sync is owed that the pair depends on, and nothing needs a person. */
-function readiness(ctx: Ctx, decisions: Decision[]): Why | undefined {
-  const pending = ctx.draft.realm?.pendingSync;
-  const allDone = decisions.every(
-    (d) =>
-      d.kind === "done" ||
-      (d.kind === "act" && d.action.kind === "SyncRealm" && !REQUIRED_SYNCS.has(pending!)),
-  );
-  if (!allDone) return undefined;
-  if (ctx.desired.realm && (ctx.draft.realm?.syncState === "Failed" || !ctx.draft.realm?.lastSyncTime))
-    return undefined;
-  return { reason: "Ready", message: readyMessage(ctx) };
-}
-
-function readyMessage(ctx: Ctx): string {
-  const servers = ctx.views
-    .map((v) => `${v.desired.name} (CT ${v.main?.vmid} on ${v.main?.node})`)
-    .join(" and ");
-  const realm = ctx.desired.realm ? `; realm ${ctx.desired.realm.name} synced` : "";
-  return `${servers} serve ${ctx.input.spec.image}${realm}`;
-}
-
-function databaseCondition(ctx: Ctx): Pick<Assessment, "database"> {
-  const db = ctx.input.observed.database;
-  if (!db) return {};
-  if (db.ok)
-    return {
-      database: {
-        ok: true,
-        reason: "PreflightPassed",
-        message: `the gateways' four queries ran${db.userCount !== undefined ? ` (${db.userCount} users)` : ""}`,
-      },
-    };
-  return {
-    database: {
-      ok: false,
-      reason: databaseReason(db.connectError, db.reachable),
-      message: `${db.problem ?? "the preflight failed"}; nothing is taken down while this lasts`,
-    },
-  };
-}
-
-/** A searchable reason for what the preflight says (its words come from PostgreSQL and the preflight). */
-export function databaseReason(connectError: string | undefined, reachable: boolean): string {
-  if (reachable) return "DatabaseQueryFailed";
-  const text = connectError ?? "";
-  if (/not of the form/.test(text)) return "DatabaseUriInvalid";
-  if (/password authentication failed|no pg_hba\.conf entry|role .* does not exist/i.test(text))
-    return "DatabaseAuthFailed";
-  if (/database .* does not exist/i.test(text)) return "DatabaseNotFound";
-  return "DatabaseUnreachable";
-}
-
-function realmCondition(ctx: Ctx, status: PlannedStatus): Pick<Assessment, "realm"> {
-  const realm = status.realm;
-  if (!ctx.desired.realm)
-    return { realm: { status: "Unknown", reason: "RealmNotManaged", message: "spec.realm.manage is off" } };
-  if (realm?.syncState === "Failed")
-    return {
-      realm: { status: "False", reason: "SyncFailed", message: realm.message ?? "the last sync failed" },
-    };
-  if (!realm?.lastSyncTime)
-    return {
-      realm: { status: "False", reason: "NeverSynced", message: "the realm has not been synced yet" },
-    };
-  const note = realm.membersMissing ? `; ${realm.membersMissing}` : "";
-  return {
-    realm: {
-      status: "True",
-      reason: "Synced",
-      message: `${realm.message ?? "synced"} at ${realm.lastSyncTime}${note}`,
-    },
-  };
-}
-
-function phaseOf(ctx: Ctx, decisions: Decision[], o: { ready: boolean; stalled: boolean }): Phase {
-  if (o.stalled) return "Stalled";
-  if (o.ready) return "Ready";
-  const rolling = decisions.some((d) => "rollout" in d && d.rollout === true);
-  if (decisions.some((d) => d.kind === "wait" && d.progress.reason === "RolloutPaused")) return "Paused";
-  if (rolling) return "RollingUpdate";
-  const everHealthy = ctx.views.some((v) => v.before?.healthySince !== undefined || v.verified);
-  if (!everHealthy) return "Provisioning";
-  if (ctx.views.some((v) => !v.verified)) return "Degraded";
-  return "Provisioning";
-}
-
-function assembleStatus(ctx: Ctx, decisions: Decision[], chosen: Decision | undefined): PlannedStatus {
-  const { draft, views } = ctx;
-  const marks = ctx.marks;
-  const taskOf = (server: string) => (draft.task?.server === server ? draft.task.action : undefined);
-  draft.servers = views.map((v) => {
-    const d = decisions[views.indexOf(v)];
-    const mark = marks[v.desired.name];
-    const view = mark?.wentDown ? { ...v, lastDownAt: ctx.stamp } : v;
-    const started = ctx.started[v.desired.name];
-    return serverStatus(view, stateOf(view, taskOf(v.desired.name), d), {
-      now: ctx.now,
-      ...imageOf(v),
-      ...(d && d.kind !== "done" && "why" in d && d.kind !== "act" ? { message: d.why } : {}),
-      ...(mark?.envKeys ? { envKeys: mark.envKeys } : {}),
-      ...(started ? { startedAt: started } : {}),
-    });
-  });
-  const ready = draft.servers.filter((s) => s.healthy).length;
-  draft.readyServers = `${ready}/${views.length}`;
-  draft.database = databaseStatus(ctx);
-  if (!ctx.desired.realm) draft.realm = { name: ctx.input.spec.realm.name, syncState: "Unmanaged" };
-  draft.rollout = rolloutStatus(ctx, decisions, chosen);
-  return draft;
-}
-
-function imageOf(v: ServerView): { image?: string } {
-  if (v.main && v.main.buildHash === v.desired.buildHash) return { image: v.desired.image };
-  return v.main && v.before?.image ? { image: v.before.image } : {};
-}
-
-function stateOf(v: ServerView, task: TaskAction | undefined, d: Decision | undefined): ServerState {
-  if (task === "CreateContainer") return "Creating";
-  if (task === "StartContainer") return "Starting";
-  if (task === "StopContainer") return "Stopping";
-  if (task === "DeleteContainer") return "Removing";
-  if (v.foreign.length > 0) return "Conflict";
-  if (!v.main) return "Absent";
-  if (v.main.lock === "create") return "Creating";
-  if (!v.main.config && d?.kind === "wait") return "Unknown";
-  if (!v.running) return "Stopped";
-  return v.verified || v.before?.healthySince ? "Running" : "Starting";
-}
-
-function databaseStatus(ctx: Ctx): PlannedStatus["database"] {
-  const db = ctx.input.observed.database;
-  const before = ctx.input.status.database;
-  if (!db) return before;
-  const message = db.ok ? undefined : db.problem;
-  const same =
-    before && before.reachable === db.ok && before.message === message && before.users === db.userCount;
-  return {
-    reachable: db.ok,
-    // Rewritten only when the outcome changes: a steady pair costs no status write.
-    lastCheckTime: same && before.lastCheckTime ? before.lastCheckTime : ctx.stamp,
-    ...(db.userCount !== undefined ? { users: db.userCount } : {}),
-    ...(message ? { message } : {}),
-  };
-}
-
-function rolloutStatus(
-  ctx: Ctx,
-  decisions: Decision[],
-  chosen: Decision | undefined,
-): PlannedStatus["rollout"] {
-  const lead = [chosen, ...decisions].find(
-    (d): d is Extract<Decision, { kind: "act" | "wait" }> =>
-      d !== undefined &&
-      (d.kind === "act" || d.kind === "wait") &&
-      d.rollout === true &&
-      d.step !== undefined,
-  );
-  if (!lead?.server) return undefined;
-  const before = ctx.input.status.rollout;
-  const view = ctx.views.find((v) => v.desired.name === lead.server)!;
-  const same = before?.server === lead.server;
-  return {
-    server: lead.server,
-    step: lead.step!,
-    since: same && before?.step === lead.step && before.since ? before.since : ctx.stamp,
-    targetImage: view.desired.image,
-    targetHash: view.desired.configHash,
-    ...(same && before?.previousImage
-      ? { previousImage: before.previousImage }
-      : view.before?.image
-        ? { previousImage: view.before.image }
-        : {}),
-    ...(same && before?.previousHash
-      ? { previousHash: before.previousHash }
-      : view.before?.configHash
-        ? { previousHash: view.before.configHash }
-        : {}),
-    updatedServers: ctx.views.filter((v) => v.main?.configHash === v.desired.configHash && v.verified).length,
-    message: lead.kind === "wait" ? lead.progress.message : lead.why,
-  };
-}
-
 /** When this server entered its current rollout step: kept while the step lasts. */
 function sinceOf(ctx: Ctx, server: string, step: string): string {
   const r = ctx.input.status.rollout;
@@ -1223,7 +762,7 @@ function planDeletion(input: PlanInput, t: PlanTimings): Plan {
   const base = { ...baseStatus(input), phase: "Deleting" as const };
   const deleting = (progress: Why): Assessment => ({ ready: undefined, progressing: progress });
   if (!input.meta.hasFinalizer)
-    return finish(input, {
+    return finish({
       status: base,
       assessment: deleting({ reason: "Deleting", message: "deleting" }),
       events: [],
@@ -1231,7 +770,7 @@ function planDeletion(input: PlanInput, t: PlanTimings): Plan {
       explanation: "deleting: the finalizer is gone, nothing left to do",
     });
   if (input.meta.annotations[DROP_FINALIZER_ANNOTATION] !== undefined)
-    return finish(input, {
+    return finish({
       action: { kind: "RemoveFinalizer" },
       status: base,
       assessment: deleting({ reason: "FinalizerDropped", message: "dropping the finalizer on request" }),
@@ -1253,7 +792,7 @@ function planDeletion(input: PlanInput, t: PlanTimings): Plan {
         .map((s) => `${s.name} (CT ${s.vmid} on ${s.node})`),
       ...(input.spec.realm.manage ? [`realm ${input.spec.realm.name}`] : []),
     ];
-    return finish(input, {
+    return finish({
       action: { kind: "RemoveFinalizer" },
       status: base,
       assessment: deleting({ reason: "Retained", message: "deletionPolicy Retain" }),
@@ -1279,7 +818,7 @@ function planDeletion(input: PlanInput, t: PlanTimings): Plan {
       reason: "DeletionBlocked",
       message: `cannot clean up before deletion: ${problem.message}; to delete the LdapPair and leave Proxmox as it is, annotate it with ${DROP_FINALIZER_ANNOTATION}=true`,
     };
-    return finish(input, {
+    return finish({
       status: base,
       assessment: problem.transient ? deleting(why) : { ready: undefined, stalled: why },
       events: newProblemEvent(input, why),
@@ -1295,10 +834,16 @@ function deletionStep(input: PlanInput, t: PlanTimings, base: PlannedStatus): Pl
   const status = ctx.draft;
   const step = (action: Action | undefined, why: string, requeueAfterMs: number, effect?: Effect): Plan => {
     effect?.(status);
-    return finish(input, {
+    return finish({
       ...(action ? { action } : {}),
       status,
-      assessment: { ready: undefined, progressing: { reason: "Deleting", message: why } },
+      assessment: {
+        ready: undefined,
+        progressing: {
+          reason: "Deleting",
+          message: action ? `${describeAction(action)} before deletion` : why,
+        },
+      },
       events: [
         ...ctx.events,
         ...(action
@@ -1373,10 +918,11 @@ function deletionStep(input: PlanInput, t: PlanTimings, base: PlannedStatus): Pl
       (s) => (s.nodeDns = (s.nodeDns ?? []).filter((r) => r.node !== record.node)),
     );
   }
-  const left = (status.images ?? [])
-    .filter((i) => !elsewhere?.includes(i.volid) || !input.observed.images[i.node])
-    .map((i) => i.volid);
-  return finish(input, {
+  // A volume no longer listed on a listed node is gone; the others stay (in use elsewhere, or not listed).
+  const kept = (status.images ?? []).filter((i) => input.observed.images[i.node]?.includes(i.volid) ?? true);
+  status.images = kept;
+  const left = kept.map((i) => i.volid);
+  return finish({
     action: { kind: "RemoveFinalizer" },
     status,
     assessment: { ready: undefined, progressing: { reason: "Deleting", message: "cleaned up" } },
@@ -1407,98 +953,4 @@ function emptyDesired(input: PlanInput): DesiredPair {
     rootStorage: input.spec.proxmox.rootStorage,
     baseDn: "",
   };
-}
-
-// ---- the plan's shape -----------------------------------------------------------
-
-interface Finished {
-  action?: Action;
-  status: PlannedStatus;
-  assessment: Assessment;
-  events: EventRecord[];
-  requeueAfterMs: number;
-  explanation: string;
-}
-
-function finish(_input: PlanInput, f: Finished): Plan {
-  return {
-    ...(f.action ? { action: f.action } : {}),
-    status: f.status,
-    conditions: pairConditions(f.assessment),
-    events: f.events,
-    requeueAfterMs: f.requeueAfterMs,
-    explanation: f.explanation,
-  };
-}
-
-// ---- after act() ------------------------------------------------------------------
-
-/** The status to write once act() started a task: the one task in flight, for the next reconcile to read. */
-export function planTaskStarted(input: PlanInput, p: Plan, upid: string): PlannedStatus {
-  const a = p.action;
-  if (!a || !isTaskAction(a)) return p.status;
-  const where =
-    "server" in a
-      ? { server: a.server, node: a.node, ...("vmid" in a ? { vmid: a.vmid } : {}) }
-      : "node" in a
-        ? { node: a.node }
-        : {};
-  const request = input.meta.annotations[SYNC_NOW_ANNOTATION];
-  return {
-    ...p.status,
-    task: {
-      upid,
-      action: a.kind,
-      ...where,
-      startedAt: conditionTime(input.now),
-      ...(a.kind === "SyncRealm" && request !== undefined ? { syncRequest: request } : {}),
-    },
-  };
-}
-
-/**
- * The plan once act() failed: the failure recorded for the backoff, a
- * Warning, and Stalled for a permanent problem (a 403 names the privilege
- * and path) or after repeated failures.
- */
-export function planActionFailed(input: PlanInput, p: Plan, problem: Problem): Plan {
-  const t = { ...DEFAULT_TIMINGS, ...input.timings };
-  const a = p.action;
-  if (!a) return p;
-  const server = "server" in a ? a.server : undefined;
-  const previous = p.status.lastFailure;
-  const attempts = sameFailure(previous, a.kind, server) ? previous!.attempts + 1 : 1;
-  const failure: LastFailure = {
-    action: a.kind,
-    ...(server ? { server } : {}),
-    reason: problem.reason,
-    time: conditionTime(input.now),
-    attempts,
-    message: `${describeAction(a)} failed: ${problem.message}`,
-  };
-  const why = { reason: problem.reason, message: failure.message };
-  const stalled = !problem.transient || attempts >= t.stallAfterAttempts;
-  const delay = Math.min(t.backoffMaxMs, t.backoffBaseMs * 2 ** (attempts - 1));
-  return {
-    status: { ...p.status, lastFailure: failure, ...(stalled ? { phase: "Stalled" as const } : {}) },
-    conditions: pairConditions(
-      stalled ? { ready: undefined, stalled: why } : { ready: undefined, progressing: why },
-    ),
-    events: [
-      ...p.events.filter((e) => e.type === "Warning"),
-      { type: "Warning", reason: problem.reason, action: a.kind, note: failure.message },
-    ],
-    requeueAfterMs: problem.transient ? delay : Math.max(delay, t.stalledRetryMs),
-    explanation: `${failure.message}; retrying in ${seconds(problem.transient ? delay : Math.max(delay, t.stalledRetryMs))}`,
-  };
-}
-
-// ---- small helpers -----------------------------------------------------------------
-
-const seconds = (ms: number) => `${Math.max(0, Math.round(ms / 1000))}s`;
-const capitalize = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
-
-function latest(times: readonly (string | undefined)[]): Date | undefined {
-  const ms = times.filter((t): t is string => t !== undefined).map((t) => new Date(t).getTime());
-  return ms.length ? new Date(Math.max(...ms)) : undefined;
 }

@@ -251,6 +251,27 @@ describe("deletion", () => {
     expect(p.conditions.find((c) => c.type === "Ready")?.status).toBe("False");
   });
 
+  it("forgets a deleted volume, and names the ones it keeps", () => {
+    const gone = run(
+      cleaned((w) => ({
+        ...withStatus(w, { images: [{ node: "pve1", volid: VOLID }] }),
+        observed: { ...w.observed, images: { pve1: [] } },
+      })),
+    );
+    expect(gone.action).toEqual({ kind: "RemoveFinalizer" });
+    expect(gone.status.images).toEqual([]);
+    expect(gone.events.at(-1)!.note).not.toMatch(/image volumes kept/);
+    const shared = run(
+      cleaned((w) => ({
+        ...withStatus(w, { images: [{ node: "pve1", volid: VOLID }] }),
+        observed: { ...w.observed, imagesInUseElsewhere: [VOLID] },
+      })),
+    );
+    expect(shared.events.at(-1)!.note).toMatch(
+      /image volumes kept \(in use or not listed\): local:vztmpl\/ldap-gateway_1\.4\.0\.tar/,
+    );
+  });
+
   it("names what Retain leaves behind", () => {
     const p = run({ ...steadyWorld(), meta: { ...META, deleting: true } });
     expect(p.events[0]!.note).toMatch(/ldap1 \(CT 101 on pve1\), ldap2 \(CT 102 on pve1\), realm ldap/);

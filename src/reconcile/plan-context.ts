@@ -1,0 +1,234 @@
+// The planner's working state: the decisions the parts of the state machine
+// (plan.ts) return, the context every rule reads, and the folding of an
+// ended task into the status. Pure.
+import type { LastFailure, LdapPairStatus, SyncReason, TaskAction } from "../api/ldappair.js";
+import { conditionTime, findCondition } from "../runtime/conditions.js";
+import { READY, type Why } from "./conditions.js";
+import type { Action, DesiredPair, EventRecord, PlanInput, PlannedStatus, PlanTimings } from "./model.js";
+import { serverView, type ServerView } from "./servers.js";
+import { membersMissing, parseSyncLog } from "./sync-log.js";
+
+/** A change to the status that a decision brings, applied when it is the one chosen. */
+export type Effect = (draft: Draft) => void;
+
+export type Decision =
+  /** Do this now. */
+  | {
+      kind: "act";
+      action: Action;
+      why: string;
+      event: EventRecord;
+      progress: Why;
+      server?: string;
+      step?: string;
+      /** Part of a rollout: a restart or rebuild the spec asked for, and the steps that finish it. */
+      rollout?: boolean;
+      effect?: Effect;
+    }
+  /** Only a status write (record before acting), then look again at once. */
+  | { kind: "record"; why: string; progress: Why; effect: Effect }
+  /** Nothing can be done now; it may change by itself. */
+  | {
+      kind: "wait";
+      why: string;
+      progress: Why;
+      retryMs: number;
+      server?: string;
+      step?: string;
+      rollout?: boolean;
+      stalled?: Why;
+    }
+  /** Nothing will change without a person. */
+  | { kind: "blocked"; why: string; stalled: Why; conflict?: Why; server?: string }
+  | { kind: "done" };
+
+export interface Draft extends PlannedStatus {
+  servers: NonNullable<LdapPairStatus["servers"]>;
+}
+
+export interface Ctx {
+  input: PlanInput;
+  now: Date;
+  stamp: string;
+  t: PlanTimings;
+  desired: DesiredPair;
+  views: ServerView[];
+  /** The latest time any server went down. */
+  lastDownAt?: Date;
+  /** What the ended task brought: events, and the status it leaves. */
+  events: EventRecord[];
+  draft: Draft;
+  /** Starts the plan saw succeed, by server. */
+  started: Record<string, string>;
+  /** What the chosen action does to a server's status, by server. */
+  marks: Record<string, Marks>;
+}
+
+/** A Warning for a problem only when it is new: a reconcile repeating it is no news. */
+export function newProblemEvent(input: PlanInput, why: Why): EventRecord[] {
+  const ready = findCondition(input.status.conditions, READY);
+  if (ready?.reason === why.reason && ready.message === why.message) return [];
+  return [{ type: "Warning", reason: why.reason, action: "Reconcile", note: why.message }];
+}
+
+export function context(
+  input: PlanInput,
+  t: PlanTimings,
+  desired: DesiredPair,
+  base = baseStatus(input),
+): Ctx {
+  const now = input.now;
+  const before = input.status.servers ?? [];
+  const views = desired.servers.map((d) =>
+    serverView(
+      d,
+      input.observed.servers.find((s) => s.name === d.name),
+      before.find((s) => s.name === d.name),
+      now,
+      t.requiredPasses,
+    ),
+  );
+  const draft: Draft = { ...base, servers: [...(input.status.servers ?? [])] };
+  const ctx: Ctx = {
+    input,
+    now,
+    stamp: conditionTime(now),
+    t,
+    desired,
+    views,
+    events: [],
+    draft,
+    started: {},
+    marks: {},
+  };
+  foldTask(ctx);
+  ctx.lastDownAt = latest(ctx.views.map((v) => v.lastDownAt));
+  return ctx;
+}
+
+/** The status the plan starts from: the previous one, without what the shell owns. */
+export function baseStatus(input: PlanInput): PlannedStatus {
+  const { conditions: _c, observedGeneration: _g, ...rest } = input.status;
+  return { ...rest };
+}
+
+const SUCCEEDED: Record<TaskAction, string> = {
+  PullImage: "ImagePulled",
+  DeleteImage: "ImageDeleted",
+  CreateContainer: "ContainerCreated",
+  StartContainer: "ContainerStarted",
+  StopContainer: "ContainerStopped",
+  DeleteContainer: "ContainerDeleted",
+  SyncRealm: "RealmSynced",
+};
+const FAILED: Record<TaskAction, string> = {
+  PullImage: "ImagePullFailed",
+  DeleteImage: "ImageDeleteFailed",
+  CreateContainer: "CreateFailed",
+  StartContainer: "StartFailed",
+  StopContainer: "StopFailed",
+  DeleteContainer: "DeleteFailed",
+  SyncRealm: "SyncFailed",
+};
+
+/** An ended task goes into the status (and out of status.task); the rest of the plan sees its effect in Proxmox. */
+function foldTask(ctx: Ctx): void {
+  const task = ctx.input.status.task;
+  const seen = ctx.input.observed.task;
+  if (!task || !seen || seen.upid !== task.upid || seen.state === "running" || seen.state === "unknown")
+    return;
+  const { draft, stamp } = ctx;
+  draft.task = undefined;
+  const subject = task.server ? `${task.server}${task.vmid ? ` (CT ${task.vmid})` : ""}` : (task.node ?? "");
+  if (seen.state === "ok") {
+    if (sameFailure(draft.lastFailure, task.action, task.server)) draft.lastFailure = undefined;
+    if (task.action === "SyncRealm") return foldSync(ctx, seen.log ?? [], task.syncRequest);
+    if (task.action === "StartContainer" && task.server) ctx.started[task.server] = stamp;
+    if (task.action === "CreateContainer" && draft.realm?.lastSyncTime)
+      draft.realm = { ...draft.realm, pendingSync: draft.realm.pendingSync ?? "ServerRebuilt" };
+    ctx.events.push({
+      type: "Normal",
+      reason: SUCCEEDED[task.action],
+      action: task.action,
+      note: `${task.action} ${subject} finished: ${seen.exitStatus}`,
+    });
+    return;
+  }
+  const attempts = sameFailure(draft.lastFailure, task.action, task.server)
+    ? draft.lastFailure!.attempts + 1
+    : 1;
+  draft.lastFailure = {
+    action: task.action,
+    ...(task.server ? { server: task.server } : {}),
+    reason: FAILED[task.action],
+    time: stamp,
+    attempts,
+    message: `${task.action} ${subject} failed: ${seen.exitStatus}`,
+  };
+  if (task.action === "SyncRealm")
+    draft.realm = {
+      ...draft.realm,
+      syncState: "Failed",
+      message: `the last sync failed: ${seen.exitStatus}`,
+    };
+  ctx.events.push({
+    type: "Warning",
+    reason: FAILED[task.action],
+    action: task.action,
+    note: draft.lastFailure.message,
+  });
+}
+
+function foldSync(ctx: Ctx, log: readonly string[], syncRequest: string | undefined): void {
+  const { draft, stamp, input } = ctx;
+  const counts = parseSyncLog(log);
+  const missing = membersMissing(counts, input.spec.groupMembers);
+  const previous = draft.realm ?? {};
+  const { pendingSync: _done, membersMissing: _old, groupsWithoutMembers: _g, ...rest } = previous;
+  draft.realm = {
+    ...rest,
+    name: ctx.desired.realm?.name ?? previous.name,
+    syncState: "Synced",
+    lastSyncTime: stamp,
+    lastSyncTask: input.status.task!.upid,
+    lastSyncReason: previous.pendingSync ?? "Interval",
+    usersImported: counts.users,
+    groupsImported: counts.groups,
+    ...(counts.groupsWithoutMembers !== undefined
+      ? { groupsWithoutMembers: counts.groupsWithoutMembers }
+      : {}),
+    ...(missing ? { membersMissing: missing } : {}),
+    ...(syncRequest !== undefined ? { syncRequest } : {}),
+    message: `synced ${counts.users} users and ${counts.groups} groups`,
+  };
+  ctx.events.push({
+    type: "Normal",
+    reason: "RealmSynced",
+    action: "SyncRealm",
+    note: `realm ${draft.realm.name} synced: ${counts.users} users, ${counts.groups} groups${missing ? `; ${missing}` : ""}`,
+  });
+}
+
+export const sameFailure = (f: LastFailure | undefined, action: string, server: string | undefined) =>
+  f !== undefined && f.action === action && f.server === server;
+
+export interface Marks {
+  wentDown?: boolean;
+  envKeys?: string[];
+}
+
+/** Reasons after which the pair is not Ready until the sync succeeded. */
+export const REQUIRED_SYNCS: ReadonlySet<SyncReason> = new Set([
+  "NeverSynced",
+  "RealmCreated",
+  "RealmUpdated",
+  "ServerRebuilt",
+]);
+
+export const seconds = (ms: number) => `${Math.max(0, Math.round(ms / 1000))}s`;
+export const capitalize = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
+
+export function latest(times: readonly (string | undefined)[]): Date | undefined {
+  const ms = times.filter((t): t is string => t !== undefined).map((t) => new Date(t).getTime());
+  return ms.length ? new Date(Math.max(...ms)) : undefined;
+}

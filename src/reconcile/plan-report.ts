@@ -1,0 +1,357 @@
+// How a plan ends: of the decisions the state machine (plan.ts) made, the
+// one action, then the status, the conditions, the phase, the events, when to
+// look again and the one-line explanation; and what the shell writes after
+// act(). Pure.
+import type { LastFailure, Phase, ServerState, TaskAction } from "../api/ldappair.js";
+import { durationMs } from "../api/duration.js";
+import { conditionTime } from "../runtime/conditions.js";
+import { pairConditions, type Assessment, type Why } from "./conditions.js";
+import {
+  DEFAULT_TIMINGS,
+  SYNC_NOW_ANNOTATION,
+  describeAction,
+  isTaskAction,
+  type Action,
+  type EventRecord,
+  type Plan,
+  type PlanInput,
+  type PlannedStatus,
+  type Problem,
+} from "./model.js";
+import {
+  REQUIRED_SYNCS,
+  newProblemEvent,
+  sameFailure,
+  seconds,
+  type Ctx,
+  type Decision,
+} from "./plan-context.js";
+import { serverStatus, type ServerView } from "./servers.js";
+export function conclude(ctx: Ctx, decisions: Decision[], readinessOf: Decision[] = decisions): Plan {
+  const chosen = decisions.find(
+    (d): d is Extract<Decision, { kind: "act" | "record" }> => d.kind === "act" || d.kind === "record",
+  );
+  chosen?.effect?.(ctx.draft);
+  const waits = decisions.filter((d): d is Extract<Decision, { kind: "wait" }> => d.kind === "wait");
+  const blocks = decisions.filter((d): d is Extract<Decision, { kind: "blocked" }> => d.kind === "blocked");
+  const stalled = blocks[0]?.stalled ?? waits.find((w) => w.stalled)?.stalled;
+  const conflict = blocks.find((b) => b.conflict)?.conflict;
+  const first = chosen ?? waits[0] ?? blocks[0];
+  const status = assembleStatus(ctx, decisions, chosen);
+  const ready = readiness(ctx, readinessOf);
+  const assessment: Assessment = {
+    ready,
+    ...(first && "progress" in first ? { progressing: first.progress } : {}),
+    ...(stalled ? { stalled } : {}),
+    ...(conflict ? { conflict } : {}),
+    ...databaseCondition(ctx),
+    ...realmCondition(ctx, status),
+  };
+  const events = [...ctx.events, ...(chosen?.kind === "act" ? [chosen.event] : [])];
+  if (stalled) events.push(...newProblemEvent(ctx.input, stalled));
+  status.phase = phaseOf(ctx, decisions, { ready: ready !== undefined && !stalled, stalled: !!stalled });
+  return finish({
+    ...(chosen?.kind === "act" ? { action: chosen.action } : {}),
+    status,
+    assessment,
+    events,
+    requeueAfterMs: requeue(ctx, chosen, waits),
+    explanation: explanation(ctx, chosen, waits, blocks),
+  });
+}
+
+function requeue(
+  ctx: Ctx,
+  chosen: Decision | undefined,
+  waits: Extract<Decision, { kind: "wait" }>[],
+): number {
+  if (chosen?.kind === "record") return 1;
+  if (chosen?.kind === "act") return isTaskAction(chosen.action) ? ctx.t.taskPollMs : 1;
+  if (waits.length > 0) return Math.max(1, Math.min(...waits.map((w) => w.retryMs)));
+  return untilNextSync(ctx) ?? ctx.t.resyncMs;
+}
+
+function untilNextSync(ctx: Ctx): number | undefined {
+  const last = ctx.draft.realm?.lastSyncTime;
+  if (!ctx.desired.realm || !last) return undefined;
+  const interval = durationMs(ctx.input.spec.realm.syncInterval);
+  if (interval <= 0) return undefined;
+  return Math.max(1, Math.min(ctx.t.resyncMs, new Date(last).getTime() + interval - ctx.now.getTime()));
+}
+
+function explanation(
+  ctx: Ctx,
+  chosen: Decision | undefined,
+  waits: Extract<Decision, { kind: "wait" }>[],
+  blocks: Extract<Decision, { kind: "blocked" }>[],
+): string {
+  const also = blocks.length > 0 && chosen ? `; meanwhile ${blocks.map((b) => b.why).join("; ")}` : "";
+  if (chosen && chosen.kind !== "done" && "why" in chosen) return chosen.why + also;
+  if (waits.length > 0) return waits[0]!.why + (blocks.length ? `; ${blocks[0]!.why}` : "");
+  if (blocks.length > 0) return blocks.map((b) => b.why).join("; ");
+  const next = untilNextSync(ctx);
+  return `in sync: both servers healthy, realm and DNS as the spec says; looking again in ${seconds(next ?? ctx.t.resyncMs)}`;
+}
+
+/** Ready when every part is done, no sync is owed that the pair depends on, and nothing needs a person. */
+function readiness(ctx: Ctx, decisions: Decision[]): Why | undefined {
+  const pending = ctx.draft.realm?.pendingSync;
+  const allDone = decisions.every(
+    (d) =>
+      d.kind === "done" ||
+      (d.kind === "act" && d.action.kind === "SyncRealm" && !REQUIRED_SYNCS.has(pending!)),
+  );
+  if (!allDone) return undefined;
+  if (ctx.desired.realm && (ctx.draft.realm?.syncState === "Failed" || !ctx.draft.realm?.lastSyncTime))
+    return undefined;
+  return { reason: "Ready", message: readyMessage(ctx) };
+}
+
+function readyMessage(ctx: Ctx): string {
+  const servers = ctx.views
+    .map((v) => `${v.desired.name} (CT ${v.main?.vmid} on ${v.main?.node})`)
+    .join(" and ");
+  const realm = ctx.desired.realm ? `; realm ${ctx.desired.realm.name} synced` : "";
+  return `${servers} serve ${ctx.input.spec.image}${realm}`;
+}
+
+function databaseCondition(ctx: Ctx): Pick<Assessment, "database"> {
+  const db = ctx.input.observed.database;
+  if (!db) return {};
+  if (db.ok)
+    return {
+      database: {
+        ok: true,
+        reason: "PreflightPassed",
+        message: `the gateways' four queries ran${db.userCount !== undefined ? ` (${db.userCount} users)` : ""}`,
+      },
+    };
+  return {
+    database: {
+      ok: false,
+      reason: databaseReason(db.connectError, db.reachable),
+      message: `${db.problem ?? "the preflight failed"}; nothing is taken down while this lasts`,
+    },
+  };
+}
+
+/** A searchable reason for what the preflight says (its words come from PostgreSQL and the preflight). */
+export function databaseReason(connectError: string | undefined, reachable: boolean): string {
+  if (reachable) return "DatabaseQueryFailed";
+  const text = connectError ?? "";
+  if (/not of the form/.test(text)) return "DatabaseUriInvalid";
+  if (/password authentication failed|no pg_hba\.conf entry|role .* does not exist/i.test(text))
+    return "DatabaseAuthFailed";
+  if (/database .* does not exist/i.test(text)) return "DatabaseNotFound";
+  return "DatabaseUnreachable";
+}
+
+function realmCondition(ctx: Ctx, status: PlannedStatus): Pick<Assessment, "realm"> {
+  const realm = status.realm;
+  if (!ctx.desired.realm)
+    return { realm: { status: "Unknown", reason: "RealmNotManaged", message: "spec.realm.manage is off" } };
+  if (realm?.syncState === "Failed")
+    return {
+      realm: { status: "False", reason: "SyncFailed", message: realm.message ?? "the last sync failed" },
+    };
+  if (!realm?.lastSyncTime)
+    return {
+      realm: { status: "False", reason: "NeverSynced", message: "the realm has not been synced yet" },
+    };
+  const note = realm.membersMissing ? `; ${realm.membersMissing}` : "";
+  return {
+    realm: {
+      status: "True",
+      reason: "Synced",
+      message: `${realm.message ?? "synced"} at ${realm.lastSyncTime}${note}`,
+    },
+  };
+}
+
+function phaseOf(ctx: Ctx, decisions: Decision[], o: { ready: boolean; stalled: boolean }): Phase {
+  if (o.stalled) return "Stalled";
+  if (o.ready) return "Ready";
+  const rolling = decisions.some((d) => "rollout" in d && d.rollout === true);
+  if (decisions.some((d) => d.kind === "wait" && d.progress.reason === "RolloutPaused")) return "Paused";
+  if (rolling) return "RollingUpdate";
+  const everHealthy = ctx.views.some((v) => v.before?.healthySince !== undefined || v.verified);
+  if (!everHealthy) return "Provisioning";
+  if (ctx.views.some((v) => !v.verified)) return "Degraded";
+  return "Provisioning";
+}
+
+function assembleStatus(ctx: Ctx, decisions: Decision[], chosen: Decision | undefined): PlannedStatus {
+  const { draft, views } = ctx;
+  const marks = ctx.marks;
+  const taskOf = (server: string) => (draft.task?.server === server ? draft.task.action : undefined);
+  draft.servers = views.map((v) => {
+    const d = decisions[views.indexOf(v)];
+    const mark = marks[v.desired.name];
+    const view = mark?.wentDown ? { ...v, lastDownAt: ctx.stamp } : v;
+    const started = ctx.started[v.desired.name];
+    return serverStatus(view, stateOf(view, taskOf(v.desired.name), d), {
+      now: ctx.now,
+      ...imageOf(v),
+      ...(d && d.kind !== "done" && "why" in d && d.kind !== "act" ? { message: d.why } : {}),
+      ...(mark?.envKeys ? { envKeys: mark.envKeys } : {}),
+      ...(started ? { startedAt: started } : {}),
+    });
+  });
+  const ready = draft.servers.filter((s) => s.healthy).length;
+  draft.readyServers = `${ready}/${views.length}`;
+  draft.database = databaseStatus(ctx);
+  if (!ctx.desired.realm) draft.realm = { name: ctx.input.spec.realm.name, syncState: "Unmanaged" };
+  draft.rollout = rolloutStatus(ctx, decisions, chosen);
+  return draft;
+}
+
+function imageOf(v: ServerView): { image?: string } {
+  if (v.main && v.main.buildHash === v.desired.buildHash) return { image: v.desired.image };
+  return v.main && v.before?.image ? { image: v.before.image } : {};
+}
+
+function stateOf(v: ServerView, task: TaskAction | undefined, d: Decision | undefined): ServerState {
+  if (task === "CreateContainer") return "Creating";
+  if (task === "StartContainer") return "Starting";
+  if (task === "StopContainer") return "Stopping";
+  if (task === "DeleteContainer") return "Removing";
+  if (v.foreign.length > 0) return "Conflict";
+  if (!v.main) return "Absent";
+  if (v.main.lock === "create") return "Creating";
+  if (!v.main.config && d?.kind === "wait") return "Unknown";
+  if (!v.running) return "Stopped";
+  return v.verified || v.before?.healthySince ? "Running" : "Starting";
+}
+
+function databaseStatus(ctx: Ctx): PlannedStatus["database"] {
+  const db = ctx.input.observed.database;
+  const before = ctx.input.status.database;
+  if (!db) return before;
+  const message = db.ok ? undefined : db.problem;
+  const same =
+    before && before.reachable === db.ok && before.message === message && before.users === db.userCount;
+  return {
+    reachable: db.ok,
+    // Rewritten only when the outcome changes: a steady pair costs no status write.
+    lastCheckTime: same && before.lastCheckTime ? before.lastCheckTime : ctx.stamp,
+    ...(db.userCount !== undefined ? { users: db.userCount } : {}),
+    ...(message ? { message } : {}),
+  };
+}
+
+function rolloutStatus(
+  ctx: Ctx,
+  decisions: Decision[],
+  chosen: Decision | undefined,
+): PlannedStatus["rollout"] {
+  const lead = [chosen, ...decisions].find(
+    (d): d is Extract<Decision, { kind: "act" | "wait" }> =>
+      d !== undefined &&
+      (d.kind === "act" || d.kind === "wait") &&
+      d.rollout === true &&
+      d.step !== undefined,
+  );
+  if (!lead?.server) return undefined;
+  const before = ctx.input.status.rollout;
+  const view = ctx.views.find((v) => v.desired.name === lead.server)!;
+  const same = before?.server === lead.server;
+  return {
+    server: lead.server,
+    step: lead.step!,
+    since: same && before?.step === lead.step && before.since ? before.since : ctx.stamp,
+    targetImage: view.desired.image,
+    targetHash: view.desired.configHash,
+    ...(same && before?.previousImage
+      ? { previousImage: before.previousImage }
+      : view.before?.image
+        ? { previousImage: view.before.image }
+        : {}),
+    ...(same && before?.previousHash
+      ? { previousHash: before.previousHash }
+      : view.before?.configHash
+        ? { previousHash: view.before.configHash }
+        : {}),
+    updatedServers: ctx.views.filter((v) => v.main?.configHash === v.desired.configHash && v.verified).length,
+    message: lead.kind === "wait" ? lead.progress.message : lead.why,
+  };
+}
+
+export interface Finished {
+  action?: Action;
+  status: PlannedStatus;
+  assessment: Assessment;
+  events: EventRecord[];
+  requeueAfterMs: number;
+  explanation: string;
+}
+
+export function finish(f: Finished): Plan {
+  return {
+    ...(f.action ? { action: f.action } : {}),
+    status: f.status,
+    conditions: pairConditions(f.assessment),
+    events: f.events,
+    requeueAfterMs: f.requeueAfterMs,
+    explanation: f.explanation,
+  };
+}
+
+/** The status to write once act() started a task: the one task in flight, for the next reconcile to read. */
+export function planTaskStarted(input: PlanInput, p: Plan, upid: string): PlannedStatus {
+  const a = p.action;
+  if (!a || !isTaskAction(a)) return p.status;
+  const where =
+    "server" in a
+      ? { server: a.server, node: a.node, ...("vmid" in a ? { vmid: a.vmid } : {}) }
+      : "node" in a
+        ? { node: a.node }
+        : {};
+  const request = input.meta.annotations[SYNC_NOW_ANNOTATION];
+  return {
+    ...p.status,
+    task: {
+      upid,
+      action: a.kind,
+      ...where,
+      startedAt: conditionTime(input.now),
+      ...(a.kind === "SyncRealm" && request !== undefined ? { syncRequest: request } : {}),
+    },
+  };
+}
+
+/**
+ * The plan once act() failed: the failure recorded for the backoff, a
+ * Warning, and Stalled for a permanent problem (a 403 names the privilege
+ * and path) or after repeated failures.
+ */
+export function planActionFailed(input: PlanInput, p: Plan, problem: Problem): Plan {
+  const t = { ...DEFAULT_TIMINGS, ...input.timings };
+  const a = p.action;
+  if (!a) return p;
+  const server = "server" in a ? a.server : undefined;
+  const previous = p.status.lastFailure;
+  const attempts = sameFailure(previous, a.kind, server) ? previous!.attempts + 1 : 1;
+  const failure: LastFailure = {
+    action: a.kind,
+    ...(server ? { server } : {}),
+    reason: problem.reason,
+    time: conditionTime(input.now),
+    attempts,
+    message: `${describeAction(a)} failed: ${problem.message}`,
+  };
+  const why = { reason: problem.reason, message: failure.message };
+  const stalled = !problem.transient || attempts >= t.stallAfterAttempts;
+  const delay = Math.min(t.backoffMaxMs, t.backoffBaseMs * 2 ** (attempts - 1));
+  return {
+    status: { ...p.status, lastFailure: failure, ...(stalled ? { phase: "Stalled" as const } : {}) },
+    conditions: pairConditions(
+      stalled ? { ready: undefined, stalled: why } : { ready: undefined, progressing: why },
+    ),
+    events: [
+      ...p.events.filter((e) => e.type === "Warning"),
+      { type: "Warning", reason: problem.reason, action: a.kind, note: failure.message },
+    ],
+    requeueAfterMs: problem.transient ? delay : Math.max(delay, t.stalledRetryMs),
+    explanation: `${failure.message}; retrying in ${seconds(problem.transient ? delay : Math.max(delay, t.stalledRetryMs))}`,
+  };
+}
