@@ -118,6 +118,12 @@ export interface Observation {
   /** The database preflight with the pair's queries; absent when it did not run. */
   database?: PreflightResult;
   task?: ObservedTask;
+  /**
+   * Reads that failed without stopping the rest (the realm, a node's DNS or
+   * image list, a container's config): their part above is absent, and each
+   * Problem says what could not be read and why (a 403 names the privilege).
+   */
+  readProblems?: readonly Problem[];
 }
 
 /** What one server should look like, rendered from the spec and the Secrets (pure, see desired.ts). */

@@ -11,8 +11,8 @@ import type { ProbeExpectation, ProbeTimeouts } from "../health/probe-plan.js";
 import type { ProxmoxClient } from "../proxmox/client.js";
 import { isOwnedBy, parseTags, splitTags } from "../proxmox/tags.js";
 import type { ClusterResource, ContainerConfig, PendingEntry } from "../proxmox/types.js";
-import type { ForeignContainer, ObservedContainer, ObservedServer } from "./model.js";
-import { isNotThere } from "./problems.js";
+import type { ForeignContainer, ObservedContainer, ObservedServer, Problem } from "./model.js";
+import { isNotThere, proxmoxProblem } from "./problems.js";
 
 export interface ServerReadOptions {
   uid: string;
@@ -21,6 +21,8 @@ export interface ServerReadOptions {
   probeTimeouts?: Partial<ProbeTimeouts>;
   probePort?: number;
   signal?: AbortSignal;
+  /** Where a read that fails without hiding the container goes. */
+  problems?: Problem[];
 }
 
 /** Whether the tags make the container this pair's `server`. */
@@ -122,6 +124,7 @@ async function readContainer(
     config = await client.containerConfig(node, vmid, { current: true, ...opts });
   } catch (err) {
     if (isNotThere(err)) return undefined;
+    o.problems?.push(proxmoxProblem(err, `reading the config of ${server} (CT ${vmid} on ${node})`));
   }
   if (config && !isOurServer(config.tags, o.uid, server)) return undefined;
   const tags = config?.tags ?? entry.tags;

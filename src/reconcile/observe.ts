@@ -112,6 +112,8 @@ async function observeCluster(deps: ObserveDeps, req: ObserveRequest, s: Session
   const { spec } = req.pair;
   const { signal } = req;
   const recorded = req.pair.status?.task;
+  /** Reads that failed without stopping the rest. */
+  const problems: Problem[] = [];
   // The task first: once it has ended, only a listing begun after that shows what it did.
   const taskRead = recorded
     ? observeTask(s.client.client, recorded, signal).then((t) => {
@@ -129,9 +131,11 @@ async function observeCluster(deps: ObserveDeps, req: ObserveRequest, s: Session
       ),
     // A pair being deleted needs no storage: a misnamed one must not keep it from going.
     req.meta.deleting ? Promise.resolve(undefined) : checkPlacement(s.client, spec, signal),
-    observeImages(s.client, spec, signal),
-    spec.realm.manage ? observeRealm(s.client, spec.realm.name, signal) : Promise.resolve(undefined),
-    observeNodeDns(s.client, spec, signal),
+    observeImages(s.client, spec, problems, signal),
+    spec.realm.manage
+      ? observeRealm(s.client, spec.realm.name, problems, signal)
+      : Promise.resolve(undefined),
+    observeNodeDns(s.client, spec, problems, signal),
     taskRead,
     req.meta.deleting && spec.deletionPolicy === "Delete" && req.pairs
       ? imagesInUseElsewhere(req.pairs, req.pair.metadata)
@@ -146,6 +150,7 @@ async function observeCluster(deps: ObserveDeps, req: ObserveRequest, s: Session
     ...(realm ? { realm } : {}),
     ...(task ? { task } : {}),
     ...(elsewhere ? { imagesInUseElsewhere: elsewhere } : {}),
+    readProblems: problems,
   };
   if (!inventory.ok || placement) {
     s.client.forgetFacts();
@@ -158,6 +163,7 @@ async function observeCluster(deps: ObserveDeps, req: ObserveRequest, s: Session
     ...(deps.probeTimeouts ? { probeTimeouts: deps.probeTimeouts } : {}),
     ...(deps.probePort !== undefined ? { probePort: deps.probePort } : {}),
     ...(signal ? { signal } : {}),
+    problems,
   });
   return { ...common, proxmox: { ok: true, release: s.release }, servers };
 }
@@ -243,14 +249,17 @@ export function storageProblem(
 async function observeImages(
   client: PooledClient,
   spec: LdapPairSpec,
+  problems: Problem[],
   signal?: AbortSignal,
 ): Promise<Record<string, string[]>> {
   const nodes = serverNodes(spec);
+  const { imageStorage } = spec.proxmox;
   const listed = await Promise.all(
     nodes.map((node) =>
-      client.client.storageContent(node, spec.proxmox.imageStorage, "vztmpl", { signal }).then(
+      client.client.storageContent(node, imageStorage, "vztmpl", { signal }).then(
         (volumes) => volumes.map((v) => v.volid),
-        () => undefined,
+        (err: unknown) =>
+          void problems.push(proxmoxProblem(err, `listing the images on ${imageStorage} of node ${node}`)),
       ),
     ),
   );
@@ -261,6 +270,7 @@ async function observeImages(
 async function observeRealm(
   client: PooledClient,
   name: string,
+  problems: Problem[],
   signal?: AbortSignal,
 ): Promise<ObservedRealm | undefined> {
   try {
@@ -272,6 +282,7 @@ async function observeRealm(
     return { config, ...(digest ? { digest } : {}), ...(managedBy ? { managedBy } : {}) };
   } catch (err) {
     if (isNotThere(err)) return {};
+    problems.push(proxmoxProblem(err, `reading the realm ${name}`));
     return undefined;
   }
 }
@@ -286,11 +297,19 @@ export function dnsNodes(spec: LdapPairSpec): string[] {
 async function observeNodeDns(
   client: PooledClient,
   spec: LdapPairSpec,
+  problems: Problem[],
   signal?: AbortSignal,
 ): Promise<Record<string, NodeDns>> {
   const nodes = dnsNodes(spec);
   const read = await Promise.all(
-    nodes.map((node) => client.client.nodeDns(node, { signal }).then(pickDns, () => undefined)),
+    nodes.map((node) =>
+      client.client
+        .nodeDns(node, { signal })
+        .then(
+          pickDns,
+          (err: unknown) => void problems.push(proxmoxProblem(err, `reading the DNS of node ${node}`)),
+        ),
+    ),
   );
   return Object.fromEntries(nodes.flatMap((node, i) => (read[i] ? [[node, read[i]]] : [])));
 }

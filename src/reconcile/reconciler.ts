@@ -31,6 +31,7 @@ import {
   type PairMeta,
   type PlanInput,
   type PlanTimings,
+  type Problem,
 } from "./model.js";
 import { observe, type Observed } from "./observe.js";
 import { plan as planPair } from "./plan.js";
@@ -174,13 +175,13 @@ export class LdapPairReconciler {
     for (const e of written.events) ctx.events.record(target, e);
     const busy = !!written.fields?.["task"] || written.requeueAfterMs <= this.timings.gatePollMaxMs;
     observed.watch?.setBusy(busy);
-    this.log(
-      ctx,
-      plan.explanation,
-      plan.action ? describeAction(plan.action) : undefined,
+    this.log(ctx, {
+      explanation: plan.explanation,
+      action: plan.action ? describeAction(plan.action) : undefined,
       outcome,
-      written.summary,
-    );
+      summary: written.summary,
+      readProblems: observation.readProblems ?? [],
+    });
     if (gone) return void this.forget(key);
     // 0 asks for no requeue; the change just made (a finalizer) comes back through the watch anyway.
     return { requeueAfter: Math.max(1, written.requeueAfterMs) };
@@ -199,15 +200,27 @@ export class LdapPairReconciler {
 
   private log(
     ctx: ReconcileContext,
-    explanation: string,
-    action: string | undefined,
-    outcome: ActOutcome | undefined,
-    summary: string,
+    r: {
+      explanation: string;
+      action: string | undefined;
+      outcome: ActOutcome | undefined;
+      summary: string;
+      readProblems: readonly Problem[];
+    },
   ): void {
-    const fields = { explanation, ...(action ? { action, outcome: outcome?.result } : {}) };
-    if (!action) ctx.logger.debug("reconciled: nothing to do now", fields);
-    else if (outcome?.result === "failed" || outcome?.result === "unknown") ctx.logger.warn(summary, fields);
-    else ctx.logger.info(summary, fields);
+    const fields = {
+      explanation: r.explanation,
+      ...(r.action ? { action: r.action, outcome: r.outcome?.result } : {}),
+      // What could not be read is said here at least, whatever the plan makes of it.
+      ...(r.readProblems.length
+        ? { readProblems: r.readProblems.map((p) => `${p.reason}: ${p.message}`) }
+        : {}),
+    };
+    const failed = r.outcome?.result === "failed" || r.outcome?.result === "unknown";
+    if (failed || r.readProblems.length)
+      ctx.logger.warn(r.action ? r.summary : "reconciled with reads that failed", fields);
+    else if (!r.action) ctx.logger.debug("reconciled: nothing to do now", fields);
+    else ctx.logger.info(r.summary, fields);
   }
 }
 

@@ -268,6 +268,41 @@ describe("observe with bad input", () => {
   });
 });
 
+describe("observe with a token that may not read everything", () => {
+  it("keeps what it could read and names each read it could not, with the privilege and path", async () => {
+    const token = world.sim.addToken({
+      id: "root@pam!no-node-audit",
+      privileges: { "/vms": ["VM.Audit"], "/storage": ["Datastore.Audit"] },
+    });
+    await world.putSecret("limited-token", { tokenId: token.id, tokenSecret: token.secret });
+    const pair = await world.createPair("limited", {
+      proxmox: {
+        url: world.sim.url,
+        node: "pve1",
+        credentialsSecretRef: { ...SECRETS.token, name: "limited-token" },
+        tls: { caSecretRef: { ...SECRETS.ca } },
+      },
+    });
+    const o = (await observeNow(pair)).observation;
+    expect(o.proxmox.ok).toBe(true);
+    expect(o.images).toEqual({ pve1: expect.any(Array), pve2: expect.any(Array) });
+    // Neither the nodes' DNS (Sys.Audit on /nodes/...) nor the realm (Realm.Allocate or Sys.Audit) could be read.
+    expect(o.nodeDns).toEqual({});
+    expect(o.realm).toBeUndefined();
+    const problems = o.readProblems ?? [];
+    expect(problems.map((p) => p.reason)).toEqual([
+      "ProxmoxForbidden",
+      "ProxmoxForbidden",
+      "ProxmoxForbidden",
+    ]);
+    const text = problems.map((p) => p.message).join("\n");
+    expect(text).toMatch(/reading the realm ldap: .*Realm\.Allocate or Sys\.Audit on \/access\/realm\/ldap/);
+    expect(text).toMatch(/reading the DNS of node pve1: .*Sys\.Audit on \/nodes\/pve1/);
+    expect(text).toMatch(/reading the DNS of node pve2: .*Sys\.Audit on \/nodes\/pve2/);
+    expect(text).not.toContain(token.secret);
+  });
+});
+
 describe("observe the task recorded in status", () => {
   it("reads a running task, then its end, from the node named in the UPID", async () => {
     const pair = await world.createPair("task");
