@@ -22,6 +22,7 @@ import {
 import { ProxmoxConfigError } from "../../src/proxmox/transport.js";
 import type { ClusterResource } from "../../src/proxmox/types.js";
 import type { ActOutcome } from "../../src/reconcile/act.js";
+import { ClientPool } from "../../src/reconcile/clients.js";
 import {
   configuredAddress,
   eth0Address,
@@ -466,6 +467,46 @@ describe("report: what a reconcile writes for each outcome of act()", () => {
       reason: "ProxmoxForbidden",
     });
     expect(r.events.at(-1)).toMatchObject({ type: "Warning", reason: "ProxmoxForbidden" });
+  });
+});
+
+describe("ClientPool: one client per endpoint, token and trust, closed when unused", () => {
+  const settings = {
+    endpoint: "https://pve.example.com:8006",
+    tokenId: "op@pve!t",
+    tokenSecret: "s3cr3t",
+    insecure: false,
+  };
+  it("shares a client between pairs, keeps it while one uses it, and closes it with the last", () => {
+    const pool = new ClientPool();
+    const a = pool.acquire("ns/a", settings);
+    expect(pool.acquire("ns/b", settings)).toBe(a);
+    expect(pool.acquire("ns/a", settings)).toBe(a);
+    pool.release("ns/a");
+    expect(pool.size).toBe(1);
+    pool.release("ns/b");
+    expect(pool.size).toBe(0);
+    expect(pool.acquire("ns/a", settings)).not.toBe(a);
+    pool.close();
+  });
+  it("gives a rotated secret or a new CA its own client and drops the old one", () => {
+    const pool = new ClientPool();
+    const old = pool.acquire("ns/a", settings);
+    const rotated = pool.acquire("ns/a", { ...settings, tokenSecret: "n3w-s3cr3t" });
+    expect(rotated).not.toBe(old);
+    expect(pool.size).toBe(1);
+    expect(pool.acquire("ns/a", { ...settings, tokenSecret: "n3w-s3cr3t", ca: "PEM" })).not.toBe(rotated);
+    expect(pool.size).toBe(1);
+    pool.close();
+  });
+  it("refuses an endpoint the client cannot use, keeping the pair's previous client", () => {
+    const pool = new ClientPool();
+    const a = pool.acquire("ns/a", settings);
+    expect(() => pool.acquire("ns/a", { ...settings, endpoint: "http://pve:8006" })).toThrow(
+      ProxmoxConfigError,
+    );
+    expect(pool.acquire("ns/a", settings)).toBe(a);
+    pool.close();
   });
 });
 
