@@ -130,12 +130,16 @@ export function plan(input: PlanInput): Plan {
   const problem = setupProblem(input);
   if (problem) return planProblem(input, t, problem);
   const ctx = context(input, t, input.desired!);
-  const parts = () => [
-    ...ctx.views.map((v) => serverDecision(ctx, v)),
-    realmDecision(ctx),
-    dnsDecision(ctx),
-    syncDecision(ctx),
-  ];
+  const parts = () => {
+    const servers = ctx.views.map((v) => serverDecision(ctx, v));
+    return [
+      ...servers,
+      realmDecision(ctx),
+      dnsDecision(ctx),
+      syncDecision(ctx, servers),
+      ...readProblemDecisions(ctx),
+    ];
+  };
   const task = taskDecision(ctx);
   if (!task) return conclude(ctx, parts());
   // A periodic or requested sync in flight is upkeep: the pair stays Ready if every part is.
@@ -149,6 +153,20 @@ function isUpkeep(ctx: Ctx): boolean {
     realm?.lastSyncTime !== undefined &&
     !REQUIRED_SYNCS.has(realm.pendingSync ?? "Interval")
   );
+}
+
+/**
+ * Parts that could not be read (a realm behind a missing privilege, a node
+ * whose DNS failed): the rest goes on, and the reason is shown: Stalled when
+ * only a person can fix it (a 403 names the privilege and path).
+ */
+function readProblemDecisions(ctx: Ctx): Decision[] {
+  return (ctx.input.observed.readProblems ?? []).map((p): Decision => {
+    const why = { reason: p.reason, message: p.message };
+    return p.transient
+      ? { kind: "wait", why: `waiting: ${p.message}`, progress: why, retryMs: ctx.t.problemRetryMs }
+      : { kind: "blocked", why: `blocked: ${p.message}`, stalled: why };
+  });
 }
 
 /** Secrets and Proxmox, before anything else: without them nothing can be seen. */
@@ -408,9 +426,12 @@ function restart(
       envKeys: d.env.map(([k]) => k),
     });
   if (main.status !== "running")
-    return configure(
-      `the env of ${d.name} is not the spec's; CT ${main.vmid} is stopped, so it applies at its start`,
-    );
+    // Stopped with our env pending: the start applies it.
+    return tier.envPending
+      ? startContainer(ctx, view, main)
+      : configure(
+          `the env of ${d.name} is not the spec's; CT ${main.vmid} is stopped, so it applies at its start`,
+        );
   if (!tier.envPending)
     return configure(
       `the env of ${d.name} differs; written now it waits for the next start, no downtime yet`,
@@ -710,7 +731,7 @@ function syncReason(ctx: Ctx): SyncReason | undefined {
   return undefined;
 }
 
-function syncDecision(ctx: Ctx): Decision {
+function syncDecision(ctx: Ctx, servers: readonly Decision[]): Decision {
   const want = ctx.desired.realm;
   if (!want) return { kind: "done" };
   const reason = syncReason(ctx);
@@ -730,6 +751,10 @@ function syncDecision(ctx: Ctx): Decision {
   if (!ctx.views.some((v) => v.verified)) return waitFor("no server is healthy yet", ctx.t.verifyPollMs);
   const starting = ctx.views.find((v) => v.running && !v.verified && v.passing);
   if (starting) return waitFor(`${starting.desired.name} is still being verified`, ctx.t.verifyPollMs);
+  // One sync after the last server of a rollout, not one per server.
+  const rolling = servers.find((d) => "rollout" in d && d.rollout === true);
+  if (rolling && "server" in rolling)
+    return waitFor(`the rollout has not finished (${rolling.server} next)`, ctx.t.verifyPollMs);
   const backoff = backoffWait(ctx, "SyncRealm", undefined);
   if (backoff) return backoff;
   return act(ctx, undefined, {

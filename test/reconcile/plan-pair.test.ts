@@ -46,6 +46,23 @@ const withTask = (w: World, task: LdapPairStatus["task"], seen?: ObservedTask): 
   observed: { ...w.observed, ...(seen ? { task: seen } : {}) },
 });
 
+describe("a new generation", () => {
+  it("that changes nothing in Proxmox (the sync interval) is Ready for that generation at once", () => {
+    const w = steadyWorld({ realm: { syncInterval: "2h" } });
+    const p = expectPlan({ ...w, meta: { ...META, generation: 2 } }, { action: null, ready: true });
+    expect(p.status.phase).toBe("Ready");
+  });
+
+  it("that needs work is not Ready until it is done", () => {
+    const w = steadyWorld({ resources: { cores: 2 } });
+    const old = steadyWorld();
+    expectPlan(
+      { ...w, meta: { ...META, generation: 2 }, observed: { ...w.observed, servers: old.observed.servers } },
+      { action: { kind: "UpdateInPlace", set: { cores: "2" } }, ready: false, reconciling: true },
+    );
+  });
+});
+
 describe("before anything: the finalizer", () => {
   it.each<Row>([
     [
@@ -208,6 +225,40 @@ describe("bad input and Proxmox faults: a clear condition, nothing done", () => 
     expect(p.action).toBeUndefined();
   });
 
+  it.each<Row>([
+    [
+      "the realm unreadable for a missing privilege: Stalled naming it, the servers still looked after",
+      () => {
+        const w = withContainer(steady(), "ldap1", undefined);
+        const p = problem(
+          "ProxmoxForbidden",
+          "API token op@pve!op lacks privilege Realm.Allocate on /access/realm: GET /access/domains/ldap answered 403",
+        );
+        return { ...w, observed: { ...w.observed, realm: undefined, readProblems: [p] } };
+      },
+      {
+        action: { kind: "CreateContainer", server: "ldap1" },
+        stalled: "ProxmoxForbidden",
+        message: /lacks privilege Realm\.Allocate on \/access\/realm/,
+      },
+    ],
+    [
+      "a node's DNS unreadable for a moment: Reconciling, retried",
+      () => {
+        const w = steadyWorld({ nodeDns: { nameserver: "10.0.0.2" } });
+        const p = problem(
+          "ProxmoxNodeUnreachable",
+          "GET /nodes/pve1/dns: 596 tls_process_server_certificate",
+          true,
+        );
+        return { ...w, observed: { ...w.observed, readProblems: [p] } };
+      },
+      { action: null, stalled: false, reconciling: true, requeueMs: 15_000 },
+    ],
+  ])("%s", (_n, w, e) => {
+    expectPlan(w(), e);
+  });
+
   it.each([
     ["connect ECONNREFUSED 10.0.0.9:5432", false, "DatabaseUnreachable"],
     ['password authentication failed for user "manager"', false, "DatabaseAuthFailed"],
@@ -294,6 +345,8 @@ describe("the task in status", () => {
         events: ["ContainerCreated", "ConfiguringEnv"],
         status: (s) => {
           expect("task" in s && s.task === undefined).toBe(true);
+          // A new container since the last sync: a sync is owed once it serves.
+          expect(s.realm?.pendingSync).toBe("ServerRebuilt");
         },
       },
     ],
@@ -626,6 +679,16 @@ describe("syncs", () => {
         events: ["SyncingRealm"],
         status: (s) => expect(s.realm).toMatchObject({ syncState: "Syncing", pendingSync: "RealmCreated" }),
       },
+    ],
+    [
+      "a server rebuilt since the last sync: synced again, not Ready until then",
+      () => withRealmStatus(steady(), { ...synced(), pendingSync: "ServerRebuilt" }),
+      { action: { kind: "SyncRealm" }, ready: false, explanation: /because a server was rebuilt/ },
+    ],
+    [
+      "the realm's settings changed: synced again",
+      () => withRealmStatus(steady(), { ...synced(), pendingSync: "RealmUpdated" }),
+      { action: { kind: "SyncRealm" }, ready: false, explanation: /because the realm's settings changed/ },
     ],
     [
       "never synced: synced",
