@@ -27,6 +27,8 @@ import {
   type Decision,
 } from "./plan-context.js";
 import { serverStatus, type ServerView } from "./servers.js";
+
+/** The plan from the decisions of every part: the first that acts wins, the others explain the wait. */
 export function conclude(ctx: Ctx, decisions: Decision[], readinessOf: Decision[] = decisions): Plan {
   const chosen = decisions.find(
     (d): d is Extract<Decision, { kind: "act" | "record" }> => d.kind === "act" || d.kind === "record",
@@ -62,7 +64,7 @@ export function conclude(ctx: Ctx, decisions: Decision[], readinessOf: Decision[
 
 function requeue(
   ctx: Ctx,
-  chosen: Decision | undefined,
+  chosen: Extract<Decision, { kind: "act" | "record" }> | undefined,
   waits: Extract<Decision, { kind: "wait" }>[],
 ): number {
   if (chosen?.kind === "record") return 1;
@@ -81,12 +83,12 @@ function untilNextSync(ctx: Ctx): number | undefined {
 
 function explanation(
   ctx: Ctx,
-  chosen: Decision | undefined,
+  chosen: Extract<Decision, { kind: "act" | "record" }> | undefined,
   waits: Extract<Decision, { kind: "wait" }>[],
   blocks: Extract<Decision, { kind: "blocked" }>[],
 ): string {
   const also = blocks.length > 0 && chosen ? `; meanwhile ${blocks.map((b) => b.why).join("; ")}` : "";
-  if (chosen && chosen.kind !== "done" && "why" in chosen) return chosen.why + also;
+  if (chosen) return chosen.why + also;
   if (waits.length > 0) return waits[0]!.why + (blocks.length ? `; ${blocks[0]!.why}` : "");
   if (blocks.length > 0) return blocks.map((b) => b.why).join("; ");
   const next = untilNextSync(ctx);

@@ -53,8 +53,10 @@
 // | Q1 | DnsUnrecorded    | a node's DNS differs, its previous values unrecorded | record them in status first (no action, look again)    |
 // | Q2 | DnsDrift         | a node's DNS differs, previous values recorded       | SetNodeDns                                             |
 // Syncs:
-// | Y  | SyncDue          | owed (created, updated, rebuilt, never synced), the  | SyncRealm, once a server is verified, none is starting |
-// |    |                  | sync-now annotation changed, syncInterval passed     | and the database passes (backoff after a failure)      |
+// | Y  | SyncDue          | owed (created, updated, rebuilt, never synced), the  | SyncRealm, once a server is verified, none is starting,|
+// |    |                  | sync-now annotation changed, syncInterval passed     | no rollout is under way and the database passes        |
+// |    |                  |                                                      | (backoff after a failure)                              |
+// | G  | ReadFailed       | a part could not be read (Observation.readProblems)  | none for it: Stalled if permanent (a 403), else wait   |
 // | OK | InSync           | nothing above                                        | none: look again at the next sync or the resync        |
 //
 // A gate or verify wait longer than rollout.progressDeadline is Stalled; a
