@@ -268,6 +268,65 @@ describe("observe with bad input", () => {
   });
 });
 
+describe("the shared inventory snapshot and its freshness", () => {
+  it("reads the shared snapshot, but lists again once a task is seen to end after it was taken", async () => {
+    // One poll a minute: after the first, only a listing of its own can show anything new.
+    const slow = new InventoryRegistry({ intervalMs: 60_000, busyIntervalMs: 60_000 });
+    const slowWatches = new InventoryWatches(slow);
+    const pair = await world.createPair("freshness");
+    const key = `${pair.metadata.namespace}/${pair.metadata.name}`;
+    const freshness = { notBefore: 0 };
+    const look = (p: LdapPair) =>
+      observe(
+        { clients, watches: slowWatches, readSecret: apiSecretReader(world.kc) },
+        { key, pair: p, meta: pairMeta(p), freshness, registerSecret: () => undefined },
+      );
+    try {
+      expect(server(await look(pair), "ldap1").containers).toEqual([]);
+      const desired = desiredOf(world, pair).servers[0]!;
+      await runTask(world.sim, "POST", "/nodes/pve1/storage/local/oci-registry-pull", {
+        reference: desired.pull.reference,
+      }).catch(() => undefined);
+      const vmid = Number(await ok(world.sim, "GET", "/cluster/nextid"));
+      const upid = String(
+        await ok(world.sim, "POST", "/nodes/pve1/lxc", {
+          vmid,
+          ...(desired.create as Record<string, string>),
+          unprivileged: 1,
+          onboot: 1,
+        }),
+      );
+      await world.sim.waitTask(upid);
+      const listings = () => world.sim.requestLog.find("GET", "/cluster/resources").length;
+      const before = listings();
+      // Nothing says the cluster changed: the snapshot of a minute's poll is used, no call is made.
+      expect(server(await look(pair), "ldap1").containers).toEqual([]);
+      expect(listings()).toBe(before);
+      // The create task in status has ended: what it made must be seen, so the cluster is listed again.
+      const recorded = await world.patchStatus("freshness", {
+        task: {
+          upid,
+          action: "CreateContainer",
+          server: "ldap1",
+          node: "pve1",
+          vmid,
+          startedAt: new Date().toISOString(),
+        },
+      });
+      const seen = await look({ ...pair, status: recorded.status! });
+      expect(seen.observation.task).toMatchObject({ upid, state: "ok" });
+      expect(server(seen, "ldap1").containers.map((c) => c.vmid)).toEqual([vmid]);
+      expect(listings()).toBe(before + 1);
+      // And from then on, a snapshot older than that end is never used again.
+      expect(server(await look(pair), "ldap1").containers.map((c) => c.vmid)).toEqual([vmid]);
+      await runTask(world.sim, "DELETE", `/nodes/pve1/lxc/${vmid}`);
+    } finally {
+      slowWatches.close();
+      slow.close();
+    }
+  });
+});
+
 describe("observe with a token that may not read everything", () => {
   it("keeps what it could read and names each read it could not, with the privilege and path", async () => {
     const token = world.sim.addToken({

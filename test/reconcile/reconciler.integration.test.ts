@@ -253,3 +253,31 @@ describe("an LdapPair driven to Ready in-process", () => {
     });
   });
 });
+
+describe("provisioning under faults", () => {
+  it("converges with one container per server: a lost create answer, a failed create task, a refused start", async () => {
+    world.sim.faults.dropResponses({ method: "POST", path: "/nodes/pve1/lxc", mode: "reset" });
+    world.sim.faults.failNextTask({ type: "vzcreate", message: "unable to create CT - disk full", count: 1 });
+    world.sim.faults.failRequests({
+      method: "POST",
+      path: "/nodes/pve2/lxc/*/status/start",
+      status: 500,
+      message: "start failed: something broke",
+    });
+    const faulty = await world.createPair(NAME, { realm: { manage: false }, nodeDns: undefined });
+    const pair = await readyPair();
+    expect(pair.metadata.uid).toBe(faulty.metadata.uid);
+    const cts = ours(pair);
+    expect(cts.map((ct) => [ct.conf["hostname"], ct.status]).sort()).toEqual([
+      ["ldap1", "running"],
+      ["ldap2", "running"],
+    ]);
+    // No duplicate and no orphan: the lost create (whose task then failed) left nothing behind that
+    // the operator took for a second ldap1, and nothing of ours exists beyond the two servers.
+    const all = Object.values(world.sim.state.containers);
+    expect(
+      all.filter((ct) => ct.conf["hostname"] === "ldap1" || ct.conf["hostname"] === "ldap2"),
+    ).toHaveLength(2);
+    expect(pair.status?.lastFailure).toBeUndefined();
+  }, 120_000);
+});
