@@ -171,6 +171,8 @@ describe("an LdapPair driven to Ready in-process", () => {
     await new Promise((r) => setTimeout(r, 1_000));
     const writes = operator.status.writes;
     const before = await reconciles();
+    world.sim.requestLog.clear();
+    const started = Date.now();
     for (let i = 0; i < 5; i++) {
       operator.controller.queue.add(`${world.namespace}/${NAME}`);
       await new Promise((r) => setTimeout(r, 300));
@@ -180,6 +182,9 @@ describe("an LdapPair driven to Ready in-process", () => {
     );
     expect(operator.status.writes).toBe(writes);
     expect(ours(pair)).toHaveLength(2);
+    // The reconciles read the shared snapshot: the cluster is listed by the poll alone (500 ms here).
+    const polls = world.sim.requestLog.find("GET", "/cluster/resources").length;
+    expect(polls).toBeLessThanOrEqual(Math.ceil((Date.now() - started) / 500) + 1);
   });
 
   it("starts a server stopped behind its back, seen through the shared inventory", async () => {
