@@ -1,7 +1,9 @@
 // The LdapPair's Secrets, read from the API server: the Proxmox API token,
 // the optional CA bundle of the Proxmox API and the database URI. Every value
-// goes through secretValue (decoded, one trailing line end dropped) and is
-// registered with the logger's redactor before anything else sees it.
+// goes through secretValue (decoded, one trailing line end dropped); the
+// sensitive ones (the token secret, the database URI) are registered with the
+// logger's redactor before anything else sees them. The token id and the CA
+// bundle are not secret, and a 401 or 403 must be able to name the token id.
 //
 // A Secret that cannot be read becomes a Problem that names the Secret and
 // the key, never a value: the reconciler turns it into a condition.
@@ -44,6 +46,8 @@ interface Wanted {
   secret: string;
   key: string;
   what: string;
+  /** Registered with the redactor: never in a log line, event, status or message. */
+  sensitive: boolean;
 }
 
 function wantedKeys(spec: LdapPairSpec): Wanted[] {
@@ -51,15 +55,32 @@ function wantedKeys(spec: LdapPairSpec): Wanted[] {
   const ca = spec.proxmox.tls.caSecretRef;
   const uri = spec.database.uriSecretRef;
   return [
-    { field: "tokenId", secret: token.name, key: token.tokenIdKey, what: "the Proxmox API token id" },
+    {
+      field: "tokenId",
+      secret: token.name,
+      key: token.tokenIdKey,
+      what: "the Proxmox API token id",
+      sensitive: false,
+    },
     {
       field: "tokenSecret",
       secret: token.name,
       key: token.tokenSecretKey,
       what: "the Proxmox API token secret",
+      sensitive: true,
     },
-    ...(ca ? [{ field: "ca" as const, secret: ca.name, key: ca.key, what: "the Proxmox CA bundle" }] : []),
-    { field: "sqlUri", secret: uri.name, key: uri.key, what: "the database URI (SQL_URI)" },
+    ...(ca
+      ? [
+          {
+            field: "ca" as const,
+            secret: ca.name,
+            key: ca.key,
+            what: "the Proxmox CA bundle",
+            sensitive: false,
+          },
+        ]
+      : []),
+    { field: "sqlUri", secret: uri.name, key: uri.key, what: "the database URI (SQL_URI)", sensitive: true },
   ];
 }
 
@@ -70,7 +91,7 @@ const problem = (reason: string, message: string, transient: boolean): { ok: fal
 
 /**
  * Reads every value the pair needs, each Secret once. `register` sees each
- * value as soon as it is decoded, so no later log line or message can carry it.
+ * sensitive value as soon as it is decoded, so no later log line or message can carry it.
  */
 export async function readPairSecrets(
   read: SecretReader,
@@ -112,7 +133,7 @@ export async function readPairSecrets(
       if (!(err instanceof SecretValueError)) throw err;
       return problem("SecretValueInvalid", `${err.message} (${w.what})`, false);
     }
-    register(values[w.field]!);
+    if (w.sensitive) register(values[w.field]!);
   }
   // Whether the URI is well-formed is the desired state's judgement (desired.ts): one place, one reason.
   return { ok: true, values: values as PairSecrets };
