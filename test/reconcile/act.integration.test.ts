@@ -151,6 +151,22 @@ describe("task actions", () => {
     const [del] = world.sim.requestLog.find("DELETE", `/nodes/pve1/lxc/${vmid}`);
     expect(del?.params).toMatchObject({ purge: "1" });
   });
+
+  it("DeleteImage removes the volume in an imgdel task", async () => {
+    const pull = await runTask(world.sim, "POST", "/nodes/pve1/storage/local/oci-registry-pull", {
+      reference: desired.pull.reference,
+      filename: "act-delete",
+    });
+    expect(pull["exitstatus"]).toBe("OK");
+    const volid = "local:vztmpl/act-delete.tar";
+    world.sim.requestLog.clear();
+    const upid = await taskOf(await run({ kind: "DeleteImage", node: "pve1", storage: "local", volid }));
+    expect(upid).toContain(":imgdel:local:");
+    expect(world.sim.requestLog.find("DELETE", `/nodes/pve1/storage/local/content/${volid}`)).toHaveLength(1);
+    const volumes = (await ok(world.sim, "GET", "/nodes/pve1/storage/local/content")) as { volid: string }[];
+    expect(volumes.map((v) => v.volid)).not.toContain(volid);
+    expect(volumes.map((v) => v.volid)).toContain(desired.imageVolume);
+  });
 });
 
 describe("guards", () => {
