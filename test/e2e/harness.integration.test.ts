@@ -3,6 +3,8 @@
 // ready, an LdapPair goes in and comes back out through kubectl, and stop()
 // leaves no process behind.
 import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { gatewayBundle } from "../gateway/bundle.js";
@@ -117,6 +119,8 @@ describe("the end-to-end world", () => {
       image: "ghcr.io/mieweb/ldap-gateway:harness",
     });
     expect(world.container("harness1")?.vmid).toBe(server.vmid);
+    // In a working directory of its own under the world's, where it made its certificate.
+    expect(existsSync(join(world.dir, "containers", String(server.vmid), "cert"))).toBe(true);
     const { stdout } = await run(
       "ldapsearch",
       [

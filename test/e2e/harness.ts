@@ -21,7 +21,7 @@ import { fileURLToPath } from "node:url";
 import { GROUP, PLURAL, VERSION } from "../../src/api/ldappair.js";
 import { FailoverClient, type FailoverClientOptions } from "../failover-client/client.js";
 import type { CatalogEntry } from "../pve-sim/config.js";
-import { attachLdapSite, ldapGatewayImage, type LdapSite } from "../pve-sim/ldap-site.js";
+import { attachLdapSite, GATEWAY_CWD_VAR, ldapGatewayImage, type LdapSite } from "../pve-sim/ldap-site.js";
 import { PveSimulator } from "../pve-sim/simulator.js";
 import type { ContainerState } from "../pve-sim/state.js";
 import { startControlPlane, type ControlPlane } from "../testenv/controlplane.js";
@@ -399,25 +399,14 @@ async function startSite(
 }
 
 /**
- * The stand-in, each container in a directory of its own as a real container has its own file system:
- * the gateway keeps its certificate in ./cert, and two gateways sharing one would race to write it.
+ * The gateway image (the stand-in, or the build PVE_SIM_GATEWAY_COMMAND names), each container in a
+ * directory of its own under the world's, as a real container has its own file system: the gateway keeps
+ * its certificate in ./cert, and two gateways sharing one would race to write it. PVE_SIM_GATEWAY_CWD,
+ * when set, says where instead.
  */
-async function gatewayImage(dir: string, startupScale: number): Promise<CatalogEntry> {
-  const image = await ldapGatewayImage();
-  const cwd = join(dir, "containers", "{vmid}");
-  const script = 'mkdir -p "$1" && cd "$1" && shift && exec "$@"';
-  return {
-    ...image,
-    command: [
-      "/bin/sh",
-      "-c",
-      script,
-      "container",
-      cwd,
-      ...(image.command ?? []),
-      `--startup-scale=${startupScale}`,
-    ],
-  };
+function gatewayImage(dir: string, startupScale: number): Promise<CatalogEntry> {
+  const cwd = process.env[GATEWAY_CWD_VAR] || join(dir, "containers", "{vmid}");
+  return ldapGatewayImage({ env: { ...process.env, [GATEWAY_CWD_VAR]: cwd }, startupScale });
 }
 
 async function installCrd(kubectl: Kubectl): Promise<void> {
