@@ -48,6 +48,9 @@ const IPV4_PATTERN = `^${IPV4}$`;
 const IPV4_CIDR_PATTERN = `^${IPV4}/([0-9]|[12][0-9]|3[0-2])$`;
 const HTTPS_URL_PATTERN = "^https://[^\\s/?#@]+(/[^\\s]*)?$";
 const HTTP_URL_PATTERN = "^https?://[^\\s/?#]+(/[^\\s]*)?$";
+/** RFC 3339, as Kubernetes writes times: 2026-12-01T12:00:00Z. */
+const RFC3339_PATTERN =
+  "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{1,9})?(Z|[+-][0-9]{2}:[0-9]{2})$";
 const REALM_PATTERN = "^[A-Za-z][A-Za-z0-9.\\-_]+$";
 /** What Proxmox accepts in `env`: no control characters but tab. */
 const ENV_VALUE_PATTERN = "^[^\\x00-\\x08\\x0a-\\x1f\\x7f]*$";
@@ -292,8 +295,17 @@ export const Rollout = Type.Object(
     paused: Type.Boolean({ default: false }),
     autoRollback: Type.Boolean({
       default: false,
-      description: "Rebuild a server that failed its health gate from the previous configuration.",
+      description:
+        "Put a server that failed its health gate back on the previous configuration: CreateThenSwap starts the kept old container, RemoveThenCreate rebuilds it from the previous image.",
     }),
+    restartedAt: Type.Optional(
+      Type.String({
+        pattern: RFC3339_PATTERN,
+        maxLength: 64,
+        description:
+          "A timestamp (as kubectl rollout restart writes one): a new value rebuilds both servers one at a time through the gates without another change. A mutable tag such as :latest is pulled again under a new volume name.",
+      }),
+    ),
   },
   { default: {} },
 );
@@ -480,16 +492,59 @@ export const ServerStatus = Type.Object({
   message: Type.Optional(Type.String({ maxLength: 4096 })),
 });
 
+export const ROLLBACK_MODES = ["Swap", "Rebuild"] as const;
+export const ROLLBACK_STATES = ["RollingBack", "RolledBack", "Failed"] as const;
+
+export const RolloutFailure = Type.Object(
+  {
+    server: Type.String({ maxLength: 63 }),
+    image: Type.String({ maxLength: 512, description: "The image the server failed on." }),
+    hash: Type.String({
+      maxLength: 64,
+      description: "The config hash it failed on: the record holds while the spec asks for it.",
+    }),
+    failedStep: Type.Optional(
+      Type.String({
+        maxLength: 64,
+        description: "The probe step that failed: connect, rootDse, knownUser, userCount.",
+      }),
+    ),
+    message: Type.String({ maxLength: 4096 }),
+    time: Time("When the health gate was found failed."),
+    previousImage: Type.Optional(Type.String({ maxLength: 512 })),
+    previousHash: Type.Optional(Type.String({ maxLength: 64 })),
+    rollback: Type.Optional(
+      Type.Object({
+        mode: StringEnum(ROLLBACK_MODES, {
+          description:
+            "Swap: the kept old container is started again; Rebuild: a new one from the previous image.",
+        }),
+        state: StringEnum(ROLLBACK_STATES),
+        image: Type.String({ maxLength: 512, description: "What the server is rolled back to." }),
+        hash: Type.Optional(Type.String({ maxLength: 64 })),
+        since: Time(),
+        message: Type.Optional(Type.String({ maxLength: 4096 })),
+      }),
+    ),
+  },
+  {
+    description:
+      "A server that failed its health gate during the rollout: the rollout holds (the peer untouched) until the spec asks for something else.",
+  },
+);
+
 export const RolloutStatus = Type.Object({
   server: Type.Optional(Type.String({ maxLength: 63 })),
   step: Type.Optional(Type.String({ maxLength: 64 })),
   since: Type.Optional(Time("When the current step (or wait) began.")),
+  strategy: Type.Optional(StringEnum(ROLLOUT_STRATEGIES)),
   targetImage: Type.Optional(Type.String({ maxLength: 512 })),
   targetHash: Type.Optional(Type.String({ maxLength: 64 })),
   previousImage: Type.Optional(Type.String({ maxLength: 512 })),
   previousHash: Type.Optional(Type.String({ maxLength: 64 })),
   updatedServers: Type.Optional(Type.Integer({ minimum: 0, maximum: 2 })),
   message: Type.Optional(Type.String({ maxLength: 4096 })),
+  failure: Type.Optional(RolloutFailure),
 });
 
 /** The Proxmox calls that return a task, by the name of the planner's action. */
@@ -639,6 +694,8 @@ export type TaskAction = (typeof TASK_ACTIONS)[number];
 export type ServerState = (typeof SERVER_STATES)[number];
 export type Phase = (typeof PHASES)[number];
 export type RolloutStrategy = (typeof ROLLOUT_STRATEGIES)[number];
+export type RolloutStatus = Static<typeof RolloutStatus>;
+export type RolloutFailure = Static<typeof RolloutFailure>;
 
 /** An LdapPair as the API server returns it: defaults applied, always in a namespace. */
 export interface LdapPair {

@@ -2,7 +2,8 @@
 // Proxmox tags on the container, so after a crash the operator can tell from
 // Proxmox alone what a container needs:
 // - the build hash covers what only a new container can change: image, node,
-//   disk size, root storage, bridge and network;
+//   disk size, root storage, bridge and network, and rollout.restartedAt (a
+//   restart on request is a new container, so a mutable tag is pulled again);
 // - the config hash covers those and the environment, which a restart applies
 //   (Proxmox keeps an env change pending until the next start).
 // Neither covers cores, memory, swap or startOnBoot: Proxmox changes those on
@@ -24,6 +25,8 @@ export interface BuildInputs {
   bridge: string;
   ipv4?: string;
   gateway?: string;
+  /** spec.rollout.restartedAt: absent leaves the hashes as they were before the field existed. */
+  restartedAt?: string;
 }
 
 /** What a restart or a rebuild applies: the build inputs and the environment. */
@@ -43,6 +46,7 @@ export function serverBuild(spec: LdapPairSpec, serverName: string, secrets: Gat
     bridge: spec.proxmox.bridge,
     ...(server.network?.ipv4 ? { ipv4: server.network.ipv4 } : {}),
     ...(server.network?.gateway ? { gateway: server.network.gateway } : {}),
+    ...(spec.rollout?.restartedAt ? { restartedAt: spec.rollout.restartedAt } : {}),
   };
 }
 
@@ -61,8 +65,8 @@ export function buildHash(build: BuildInputs): string {
 
 /** Only the named inputs, so a caller's extra fields never change a hash. */
 function buildInputs(b: BuildInputs): BuildInputs {
-  const { image, node, diskGiB, rootStorage, bridge, ipv4, gateway } = b;
-  return { image, node, diskGiB, rootStorage, bridge, ipv4, gateway };
+  const { image, node, diskGiB, rootStorage, bridge, ipv4, gateway, restartedAt } = b;
+  return { image, node, diskGiB, rootStorage, bridge, ipv4, gateway, restartedAt };
 }
 
 /** JSON with object keys sorted at every depth, so key order never changes the hash. */

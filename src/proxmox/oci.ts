@@ -21,3 +21,29 @@ export function ociFilename(reference: string, filename?: string): string {
 export function ociVolid(storage: string, reference: string, filename?: string): string {
   return `${storage}:vztmpl/${ociFilename(reference, filename)}`;
 }
+
+/** The tag of a pullable reference (after the last `:` that follows the last `/`). */
+export function imageTag(reference: string): string {
+  const name = reference.slice(reference.lastIndexOf("/") + 1);
+  return name.slice(name.lastIndexOf(":") + 1);
+}
+
+/**
+ * A tag that always names the same image: a version (`1.4.0`, `v2`, `1.4.0-rc1`) or
+ * a commit (7 to 64 hex digits). Anything else (`latest`, a branch) can be pushed
+ * again, and only a new pull shows what it names now.
+ */
+export function isPinnedTag(reference: string): boolean {
+  const tag = imageTag(reference);
+  return /^v?[0-9]+(\.[0-9]+)*([-+][A-Za-z0-9_.-]*)?$/.test(tag) || /^(sha-)?[0-9a-f]{7,64}$/.test(tag);
+}
+
+/**
+ * The file a restart pulls a mutable tag to. Proxmox refuses to overwrite a
+ * pulled file, so a new pull of `:latest` needs a new name: the restart's
+ * stamp, digits only (`ldap-gateway_latest-r20261201T120000Z`).
+ */
+export function restartFilename(reference: string, restartedAt: string): string {
+  const base = ociFilename(reference).replace(/\.tar$/, "");
+  return `${base}-r${restartedAt.replace(/[^0-9TZ]/g, "")}`;
+}

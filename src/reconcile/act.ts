@@ -251,9 +251,10 @@ async function powerOrDelete(
 }
 
 /**
- * A shutdown that ends in a forced stop after `timeoutSeconds`. Asked again
- * while our own shutdown of that container is still in flight, the shutdown
- * hangs: a stop with overrule-shutdown aborts it and stops at once.
+ * A shutdown that ends in a forced stop after `timeoutSeconds`. The planner
+ * asks for `overrule` once its shutdown outlived its bound or failed; asked
+ * again while our own shutdown of that container is in flight, it is the same:
+ * a stop with overrule-shutdown aborts the shutdown and stops at once.
  */
 async function stopContainer(
   client: ProxmoxClient,
@@ -262,7 +263,7 @@ async function stopContainer(
 ): Promise<string> {
   const task = ctx.pair.status?.task;
   const opts = { signal: ctx.signal };
-  const hanging = task?.action === "StopContainer" && task.vmid === action.vmid;
+  const hanging = action.overrule === true || (task?.action === "StopContainer" && task.vmid === action.vmid);
   if (hanging) return client.stopContainer(action.node, action.vmid, { overruleShutdown: true }, opts);
   return client.shutdownContainer(
     action.node,

@@ -5,11 +5,11 @@
 // comes back as a Problem instead, so nothing is created from it.
 import type { LdapPairSpec } from "../api/ldappair.js";
 import { DomainError, resolveBaseDn } from "../gateway/base-dn.js";
-import { buildHash, configHash, serverBuild } from "../gateway/config-hash.js";
+import { buildHash, configHash, serverBuild, type ServerBuild } from "../gateway/config-hash.js";
 import { encodeProxmoxEnv, EnvValueError, type GatewaySecrets } from "../gateway/env.js";
 import { isPostgresUri } from "../health/preflight.js";
 import { runbookRealm } from "../proxmox/normalize.js";
-import { isPullableReference, ociVolid } from "../proxmox/oci.js";
+import { isPinnedTag, isPullableReference, ociVolid, restartFilename } from "../proxmox/oci.js";
 import { mergeTags, type OperatorTags } from "../proxmox/tags.js";
 import type { ContainerOptions } from "../proxmox/types.js";
 import type { DesiredNodeDns, DesiredPair, DesiredRealm, DesiredServer, PairMeta, Problem } from "./model.js";
@@ -70,12 +70,6 @@ function desiredServer(
 ): DesiredServer {
   const build = serverBuild(spec, name, secrets);
   encodeProxmoxEnv(build.env); // throws EnvValueError naming the variable, never the value
-  const tags: OperatorTags = {
-    owner: meta.uid,
-    server: name,
-    configHash: configHash(build),
-    buildHash: buildHash(build),
-  };
   const { cores, memoryMiB, swapMiB, startOnBoot } = spec.resources;
   const inPlace: ContainerOptions = {
     cores,
@@ -84,29 +78,75 @@ function desiredServer(
     onboot: startOnBoot,
     description: containerDescription(name, meta),
   };
-  const imageVolume = ociVolid(spec.proxmox.imageStorage, spec.image);
+  return renderServer(build, { name, owner: meta.uid, inPlace, imageStorage: spec.proxmox.imageStorage });
+}
+
+interface ServerFrame {
+  name: string;
+  owner: string;
+  inPlace: ContainerOptions;
+  imageStorage: string;
+}
+
+function renderServer(build: ServerBuild, frame: ServerFrame): DesiredServer {
+  const { name, inPlace, imageStorage } = frame;
+  const tags: OperatorTags = {
+    owner: frame.owner,
+    server: name,
+    configHash: configHash(build),
+    buildHash: buildHash(build),
+  };
+  const imageVolume = ociVolid(imageStorage, build.image, pullFilename(build));
   return {
     name,
     node: build.node,
-    image: spec.image,
+    image: build.image,
     configHash: tags.configHash,
     buildHash: tags.buildHash!,
     tags,
     imageVolume,
-    pull: { storage: spec.proxmox.imageStorage, reference: spec.image },
+    pull: { storage: imageStorage, reference: build.image },
     create: {
       ostemplate: imageVolume,
       hostname: name,
       ...inPlace,
-      net0: net0(spec.proxmox.bridge, build.ipv4, build.gateway),
+      net0: net0(build.bridge, build.ipv4, build.gateway),
       rootfs: `${build.rootStorage}:${build.diskGiB}`,
       unprivileged: true,
       tags: mergeTags(undefined, tags),
     },
     env: build.env,
     inPlace,
+    build,
     ...(build.ipv4 ? { address: build.ipv4.split("/")[0]! } : {}),
   };
+}
+
+/**
+ * A restart on request of a mutable tag pulls it again, under a name of its
+ * own (Proxmox refuses to overwrite a pulled file); a pinned tag names the
+ * same image whenever it is pulled, so its one volume serves every restart.
+ */
+function pullFilename(build: ServerBuild): string | undefined {
+  if (!build.restartedAt || isPinnedTag(build.image)) return undefined;
+  return restartFilename(build.image, build.restartedAt);
+}
+
+/**
+ * The same server on another image, everything else as desired: what a
+ * RemoveThenCreate rollback rebuilds a server that failed its health gate from.
+ * Pure: the env (and its SQL URI) comes from the desired server as rendered.
+ */
+export function rebasedServer(server: DesiredServer, image: string): DesiredServer {
+  return renderServer(
+    { ...server.build, image },
+    {
+      name: server.name,
+      owner: server.tags.owner,
+      inPlace: server.inPlace,
+      imageStorage: server.pull.storage,
+    },
+  );
 }
 
 /** eth0 on the bridge, DHCP or static; Proxmox adds host-managed=1 itself for an OCI container. */

@@ -9,6 +9,7 @@ import type { ProbeResult } from "../health/ldaps-probe.js";
 import type { PreflightResult } from "../health/preflight.js";
 import type { NodeDns, RealmSettings } from "../proxmox/normalize.js";
 import type { OperatorTags } from "../proxmox/tags.js";
+import type { ServerBuild } from "../gateway/config-hash.js";
 import type { ContainerConfig, ContainerCreate, ContainerOptions } from "../proxmox/types.js";
 import type { ConditionUpdate } from "../runtime/conditions.js";
 
@@ -29,6 +30,8 @@ export const FINALIZER = "ldapgateway.io/cleanup";
 export const DROP_FINALIZER_ANNOTATION = "ldapgateway.io/drop-finalizer";
 /** A new value asks for one realm sync now. */
 export const SYNC_NOW_ANNOTATION = "ldapgateway.io/sync-now";
+/** Present (any value but "false"): the rollout holds between steps, as spec.rollout.paused does. */
+export const PAUSED_ANNOTATION = "ldapgateway.io/paused";
 
 /** Why an observation could not be made: a typed cause the planner turns into a condition. */
 export interface Problem {
@@ -148,6 +151,8 @@ export interface DesiredServer {
   inPlace: ContainerOptions;
   /** The static address without its prefix length, when the server has one. */
   address?: string;
+  /** What the hashes cover, so a rollback can render the same server on the previous image. Holds SQL_URI. */
+  build: ServerBuild;
 }
 
 export interface DesiredRealm {
@@ -197,8 +202,21 @@ export type Action =
       digest: string;
     }
   | { kind: "StartContainer"; server: string; node: string; vmid: number }
-  /** A shutdown within timeoutSeconds that ends in a forced stop: bounded, whatever clients hold open. */
-  | { kind: "StopContainer"; server: string; node: string; vmid: number; timeoutSeconds: number }
+  /**
+   * A shutdown within timeoutSeconds that ends in a forced stop (`forceStop`):
+   * bounded, whatever clients hold open. With `overrule`, a hard stop
+   * (`status/stop`, `overrule-shutdown=1`) that aborts our own shutdown of it
+   * still in flight: the planner asks for it once a shutdown outlives its bound
+   * or failed.
+   */
+  | {
+      kind: "StopContainer";
+      server: string;
+      node: string;
+      vmid: number;
+      timeoutSeconds: number;
+      overrule?: boolean;
+    }
   /** With purge: also out of backup, replication and HA jobs. */
   | { kind: "DeleteContainer"; server: string; node: string; vmid: number }
   | { kind: "CreateRealm"; name: string; params: Readonly<Record<string, string>> }
@@ -262,7 +280,9 @@ export function describeAction(action: Action): string {
     case "StartContainer":
       return `start ${action.server} (CT ${action.vmid} on ${action.node})`;
     case "StopContainer":
-      return `stop ${action.server} (CT ${action.vmid} on ${action.node}, forced after ${action.timeoutSeconds}s)`;
+      return action.overrule
+        ? `stop ${action.server} (CT ${action.vmid} on ${action.node}) at once, overruling its shutdown`
+        : `stop ${action.server} (CT ${action.vmid} on ${action.node}, forced after ${action.timeoutSeconds}s)`;
     case "DeleteContainer":
       return `delete ${action.server} (CT ${action.vmid} on ${action.node})`;
     case "CreateRealm":

@@ -1,10 +1,27 @@
 // The planner's working state: the decisions the parts of the state machine
 // (plan.ts) return, the context every rule reads, and the folding of an
 // ended task into the status. Pure.
-import type { LastFailure, LdapPairStatus, SyncReason, TaskAction } from "../api/ldappair.js";
+import type {
+  LastFailure,
+  LdapPairStatus,
+  Phase,
+  RolloutFailure,
+  SyncReason,
+  TaskAction,
+} from "../api/ldappair.js";
 import { conditionTime, findCondition } from "../runtime/conditions.js";
 import { READY, type Why } from "./conditions.js";
-import type { Action, DesiredPair, EventRecord, PlanInput, PlannedStatus, PlanTimings } from "./model.js";
+import { rebasedServer } from "./desired.js";
+import {
+  PAUSED_ANNOTATION,
+  type Action,
+  type DesiredPair,
+  type DesiredServer,
+  type EventRecord,
+  type PlanInput,
+  type PlannedStatus,
+  type PlanTimings,
+} from "./model.js";
 import { serverView, type ServerView } from "./servers.js";
 import { membersMissing, parseSyncLog } from "./sync-log.js";
 
@@ -23,10 +40,24 @@ export type Decision =
       step?: string;
       /** Part of a rollout: a restart or rebuild the spec asked for, and the steps that finish it. */
       rollout?: boolean;
+      /** Takes a serving server down: chosen only when no other part has something to do. */
+      destructive?: boolean;
+      /** The phase this decision puts the pair in, whatever else holds (Degraded after a failed health gate). */
+      phase?: Phase;
       effect?: Effect;
     }
   /** Only a status write (record before acting), then look again at once. */
-  | { kind: "record"; why: string; progress: Why; effect: Effect }
+  | {
+      kind: "record";
+      why: string;
+      progress: Why;
+      effect: Effect;
+      event?: EventRecord;
+      server?: string;
+      step?: string;
+      rollout?: boolean;
+      phase?: Phase;
+    }
   /** Nothing can be done now; it may change by itself. */
   | {
       kind: "wait";
@@ -37,9 +68,19 @@ export type Decision =
       step?: string;
       rollout?: boolean;
       stalled?: Why;
+      phase?: Phase;
     }
   /** Nothing will change without a person. */
-  | { kind: "blocked"; why: string; stalled: Why; conflict?: Why; server?: string }
+  | {
+      kind: "blocked";
+      why: string;
+      stalled: Why;
+      conflict?: Why;
+      server?: string;
+      step?: string;
+      rollout?: boolean;
+      phase?: Phase;
+    }
   | { kind: "done" };
 
 export interface Draft extends PlannedStatus {
@@ -62,6 +103,10 @@ export interface Ctx {
   started: Record<string, string>;
   /** What the chosen action does to a server's status, by server. */
   marks: Record<string, Marks>;
+  /** A server's failed health gate that still holds the rollout (the spec still asks for what failed). */
+  failure?: RolloutFailure;
+  /** rollout.paused or the paused annotation: the rollout holds between steps. */
+  paused: boolean;
 }
 
 /** A Warning for a problem only when it is new: a reconcile repeating it is no news. */
@@ -79,9 +124,10 @@ export function context(
 ): Ctx {
   const now = input.now;
   const before = input.status.servers ?? [];
+  const failure = standingFailure(input.status.rollout?.failure, desired);
   const views = desired.servers.map((d) =>
     serverView(
-      d,
+      effectiveServer(d, failure),
       input.observed.servers.find((s) => s.name === d.name),
       before.find((s) => s.name === d.name),
       now,
@@ -89,6 +135,11 @@ export function context(
     ),
   );
   const draft: Draft = { ...base, servers: [...(input.status.servers ?? [])] };
+  // A failure recorded for another target no longer holds anything: the spec moved on.
+  if (draft.rollout?.failure && !failure) {
+    const { failure: _gone, ...rest } = draft.rollout;
+    draft.rollout = rest;
+  }
   const ctx: Ctx = {
     input,
     now,
@@ -100,10 +151,31 @@ export function context(
     draft,
     started: {},
     marks: {},
+    ...(failure ? { failure } : {}),
+    paused: isPaused(input),
   };
   foldTask(ctx);
   ctx.lastDownAt = latest(ctx.views.map((v) => v.lastDownAt));
   return ctx;
+}
+
+/** The recorded failure, while the spec still asks that server for the configuration it failed on. */
+function standingFailure(f: RolloutFailure | undefined, desired: DesiredPair): RolloutFailure | undefined {
+  if (!f) return undefined;
+  const server = desired.servers.find((d) => d.name === f.server);
+  return server?.configHash === f.hash ? f : undefined;
+}
+
+/** What a server is driven towards: the spec's, or the previous image while a rebuild rolls it back. */
+function effectiveServer(d: DesiredServer, f: RolloutFailure | undefined): DesiredServer {
+  const rollback = f?.server === d.name ? f.rollback : undefined;
+  if (rollback?.mode !== "Rebuild" || rollback.image === d.image) return d;
+  return rebasedServer(d, rollback.image);
+}
+
+export function isPaused(input: PlanInput): boolean {
+  const annotation = input.meta.annotations[PAUSED_ANNOTATION];
+  return input.spec.rollout.paused || (annotation !== undefined && annotation !== "false");
 }
 
 /** The status the plan starts from: the previous one, without what the shell owns. */

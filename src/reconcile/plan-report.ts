@@ -30,9 +30,7 @@ import { serverStatus, type ServerView } from "./servers.js";
 
 /** The plan from the decisions of every part: the first that acts wins, the others explain the wait. */
 export function conclude(ctx: Ctx, decisions: Decision[], readinessOf: Decision[] = decisions): Plan {
-  const chosen = decisions.find(
-    (d): d is Extract<Decision, { kind: "act" | "record" }> => d.kind === "act" || d.kind === "record",
-  );
+  const chosen = choose(decisions);
   chosen?.effect?.(ctx.draft);
   const waits = decisions.filter((d): d is Extract<Decision, { kind: "wait" }> => d.kind === "wait");
   const blocks = decisions.filter((d): d is Extract<Decision, { kind: "blocked" }> => d.kind === "blocked");
@@ -49,8 +47,9 @@ export function conclude(ctx: Ctx, decisions: Decision[], readinessOf: Decision[
     ...databaseCondition(ctx),
     ...realmCondition(ctx, status),
   };
-  const events = [...ctx.events, ...(chosen?.kind === "act" ? [chosen.event] : [])];
-  if (stalled) events.push(...newProblemEvent(ctx.input, stalled));
+  const events = [...ctx.events, ...(chosen?.event ? [chosen.event] : [])];
+  if (stalled && !events.some((e) => e.reason === stalled.reason))
+    events.push(...newProblemEvent(ctx.input, stalled));
   status.phase = phaseOf(ctx, decisions, { ready: ready !== undefined && !stalled, stalled: !!stalled });
   return finish({
     ...(chosen?.kind === "act" ? { action: chosen.action } : {}),
@@ -60,6 +59,24 @@ export function conclude(ctx: Ctx, decisions: Decision[], readinessOf: Decision[
     requeueAfterMs: requeue(ctx, chosen, waits),
     explanation: explanation(ctx, chosen, waits, blocks),
   });
+}
+
+type Chosen = Extract<Decision, { kind: "act" | "record" }>;
+
+/**
+ * A status-only record first (it must be written before what follows it),
+ * then the first action that takes no serving server down, then the first
+ * that does: every preflight (pulls, new containers, pending env) comes
+ * before the first server goes down, and a server that is down comes back
+ * before another part's upkeep. At most one destructive action per plan.
+ */
+function choose(decisions: Decision[]): Chosen | undefined {
+  const acts = decisions.filter((d): d is Extract<Decision, { kind: "act" }> => d.kind === "act");
+  return (
+    decisions.find((d): d is Extract<Decision, { kind: "record" }> => d.kind === "record") ??
+    acts.find((a) => !a.destructive) ??
+    acts[0]
+  );
 }
 
 function requeue(
@@ -171,6 +188,9 @@ function realmCondition(ctx: Ctx, status: PlannedStatus): Pick<Assessment, "real
 }
 
 function phaseOf(ctx: Ctx, decisions: Decision[], o: { ready: boolean; stalled: boolean }): Phase {
+  // A failed health gate: the pair serves (the peer untouched), not as the spec asks.
+  const forced = decisions.find((d) => "phase" in d && d.phase !== undefined);
+  if (forced && "phase" in forced && forced.phase) return forced.phase;
   if (o.stalled) return "Stalled";
   if (o.ready) return "Ready";
   const rolling = decisions.some((d) => "rollout" in d && d.rollout === true);
@@ -241,28 +261,52 @@ function databaseStatus(ctx: Ctx): PlannedStatus["database"] {
   };
 }
 
+/**
+ * The rollout's progress: which server, which step since when, from what to
+ * what, and a failed health gate while it holds. The server is the first in
+ * spec order with rollout work (so another server's preflight does not move
+ * it); while a task runs the progress stays as it was.
+ */
 function rolloutStatus(
   ctx: Ctx,
   decisions: Decision[],
   chosen: Decision | undefined,
 ): PlannedStatus["rollout"] {
-  const lead = [chosen, ...decisions].find(
-    (d): d is Extract<Decision, { kind: "act" | "wait" }> =>
-      d !== undefined &&
-      (d.kind === "act" || d.kind === "wait") &&
+  const before = ctx.input.status.rollout;
+  const failure = ctx.draft.rollout?.failure;
+  const withFailure = (r: PlannedStatus["rollout"]) =>
+    r || failure ? { ...r, ...(failure ? { failure } : {}) } : undefined;
+  if (ctx.draft.task !== undefined && ctx.input.status.task) return withFailure(taskProgress(ctx, before));
+  const lead = decisions.find(
+    (d): d is Extract<Decision, { kind: "act" | "wait" | "blocked" | "record" }> =>
+      d.kind !== "done" &&
+      "rollout" in d &&
       d.rollout === true &&
+      d.server !== undefined &&
       d.step !== undefined,
   );
-  if (!lead?.server) return undefined;
-  const before = ctx.input.status.rollout;
+  if (!lead) return withFailure(afterLastServer(ctx, before));
   const view = ctx.views.find((v) => v.desired.name === lead.server)!;
+  const target = ctx.desired.servers.find((d) => d.name === lead.server)!;
   const same = before?.server === lead.server;
-  return {
+  // Another server's preflight acts while the lead waits for it.
+  const step =
+    chosen && chosen !== lead && chosen.kind === "act" && chosen.step === "Preflight"
+      ? "Preflight"
+      : lead.step!;
+  const message =
+    lead.kind === "wait" || lead.kind === "record"
+      ? lead.progress.message
+      : lead.kind === "blocked"
+        ? lead.stalled.message
+        : lead.why;
+  return withFailure({
     server: lead.server,
-    step: lead.step!,
-    since: same && before?.step === lead.step && before.since ? before.since : ctx.stamp,
-    targetImage: view.desired.image,
-    targetHash: view.desired.configHash,
+    step,
+    since: same && before?.step === step && before.since ? before.since : ctx.stamp,
+    strategy: ctx.input.spec.rollout.strategy,
+    targetImage: target.image,
+    targetHash: target.configHash,
     ...(same && before?.previousImage
       ? { previousImage: before.previousImage }
       : view.before?.image
@@ -273,8 +317,49 @@ function rolloutStatus(
       : view.before?.configHash
         ? { previousHash: view.before.configHash }
         : {}),
-    updatedServers: ctx.views.filter((v) => v.main?.configHash === v.desired.configHash && v.verified).length,
-    message: lead.kind === "wait" ? lead.progress.message : lead.why,
+    updatedServers: updatedServers(ctx),
+    message: step !== lead.step && chosen?.kind === "act" ? chosen.why : message,
+  });
+}
+
+function updatedServers(ctx: Ctx): number {
+  return ctx.views.filter(
+    (v) =>
+      v.main?.configHash === ctx.desired.servers.find((d) => d.name === v.desired.name)?.configHash &&
+      v.verified,
+  ).length;
+}
+
+/** While a task runs: the progress as it was, its step the task's when it is the lead server's. */
+function taskProgress(ctx: Ctx, before: PlannedStatus["rollout"]): PlannedStatus["rollout"] {
+  const task = ctx.input.status.task!;
+  if (!before?.server || task.server !== before.server) return before;
+  const step = TASK_STEPS[task.action];
+  if (before.step === step || before.step === "Preflight") return before;
+  return { ...before, step, since: ctx.stamp };
+}
+
+const TASK_STEPS: Record<TaskAction, string> = {
+  PullImage: "PullImage",
+  DeleteImage: "RemoveImage",
+  CreateContainer: "Create",
+  StartContainer: "Start",
+  StopContainer: "Stop",
+  DeleteContainer: "Remove",
+  SyncRealm: "RealmSync",
+};
+
+/** After the last server: the realm sync the rebuild owes, then the rollout is over. */
+function afterLastServer(ctx: Ctx, before: PlannedStatus["rollout"]): PlannedStatus["rollout"] {
+  const owed = ctx.desired.realm && ctx.draft.realm?.pendingSync === "ServerRebuilt";
+  if (!before?.server || !owed) return undefined;
+  const { failure: _f, ...rest } = before;
+  return {
+    ...rest,
+    step: "RealmSync",
+    since: before.step === "RealmSync" && before.since ? before.since : ctx.stamp,
+    updatedServers: updatedServers(ctx),
+    message: "every server is rolled; the realm is synced, then the pair is Ready",
   };
 }
 

@@ -2,107 +2,137 @@
 // show, and the time in; the one next action, the status, the conditions,
 // the events and when to look again out. Pure: no I/O, no clock.
 //
-// One reconcile is one plan. The first rule that applies decides; a server
-// that must wait (a closed gate) lets the next part act, a part that acts
-// ends the plan. Every state is re-derived from Proxmox on each reconcile
-// (tags carry owner and hashes); the status adds only what Proxmox cannot
-// say: the task in flight, probe history, times, sync bookkeeping, the DNS
-// to restore. Where they disagree, Proxmox wins.
+// One reconcile is one plan. Every part (each server, the realm, node DNS,
+// syncs) decides; a status-only record goes first, then the first action that
+// takes no serving server down, then the first that does (so every preflight
+// is done before a server goes down); a part that waits lets the others act.
+// Every state is re-derived from Proxmox on each reconcile (tags carry owner
+// and hashes, so a swap's two containers are told apart); the status adds
+// only what Proxmox cannot say: the task in flight, probe history, times, the
+// rollout's previous image and a failed health gate, sync bookkeeping, the
+// DNS to restore. Where they disagree, Proxmox wins. Kill the operator at any
+// moment, and the next plan goes on from what Proxmox shows.
 //
 // | #  | state            | the observation that moves it                        | action (or wait)                                       |
 // |----|------------------|------------------------------------------------------|--------------------------------------------------------|
+// Deletion (plan-deletion.ts):
 // | D0 | Deleting         | deletionTimestamp, our finalizer gone                | nothing                                                |
 // | D1 | Deleting         | annotation ldapgateway.io/drop-finalizer             | RemoveFinalizer (Warning FinalizerDropped)             |
 // | D2 | Deleting         | deletionPolicy Retain                                | RemoveFinalizer (Retained: what is left, named)        |
 // | D3 | Deleting         | Secrets or Proxmox unusable                          | wait, the condition says why and how to drop it        |
-// | D4 | Deleting         | status.task running or unreadable                    | wait                                                   |
+// | D4 | Deleting         | status.task running or unreadable (T, T2)            | wait (or overrule a hanging shutdown)                  |
 // | D5 | Deleting         | a container of ours: running / stopped / locked      | StopContainer / DeleteContainer (purge) / wait         |
 // | D6 | Deleting         | a volume it pulled, listed, no other pair uses it    | DeleteImage                                            |
 // | D7 | Deleting         | the realm it created (marker: created)               | DeleteRealm (an adopted one stays)                     |
 // | D8 | Deleting         | recorded node DNS differs from the node's            | SetNodeDns(previous); equal: forget the record         |
 // | D9 | Deleting         | nothing of ours left                                 | RemoveFinalizer (CleanedUp)                            |
+// The pair:
 // | F  | New              | no finalizer                                         | AddFinalizer, before any Proxmox call                  |
 // | S  | SecretsBroken    | Secret/key missing, URI malformed, env refused       | none: Stalled                                          |
 // | P  | ProxmoxBroken    | 401, 403, < 9.1, unknown node or storage (permanent) | none: Stalled                                          |
-// |    |                  | unreachable, 5xx, node down (transient)              | wait: Reconciling                                      |
-// | T  | TaskRunning      | status.task running, or its status unreadable        | wait (taskPollMs)                                      |
+// |    |                  | unreachable, 5xx, node down; nothing observed (trans.)| wait: Reconciling, the rollout's progress kept as is   |
+// | T  | TaskRunning      | status.task running, or its status unreadable        | wait (taskPollMs); the rollout's progress kept         |
+// | T2 | ShutdownHangs    | our shutdown running past twice its timeout          | StopContainer overrule (status/stop overrule-shutdown) |
 // |    | TaskEnded        | ok / failed                                          | fold into status (event, lastFailure), then go on      |
 // Each server, in spec order (ldap1 first):
 // | C  | Conflict         | a container we do not own has the hostname           | none for this server: Conflict names vmid and node     |
-// | X  | Duplicate        | two or more containers of ours                       | the extra: stopped -> Delete; running -> gate -> Stop  |
+// | K0 | GateFailed       | rollout.failure names it (the spec still asks for    | none: Stalled HealthGateFailed, phase Degraded, the    |
+// |    |                  | what failed), no autoRollback                        | peer untouched and serving the previous version        |
+// | K1 | RollbackBegins   | ... with autoRollback, no rollback recorded yet      | record it: Swap (a kept old container) or Rebuild      |
+// |    |                  |                                                      | (the previous image); nothing to go back to: as K0     |
+// | K2 | RollbackSwap     | a failed container runs / the kept one is stopped /  | gate -> StopContainer / StartContainer (one start) /   |
+// |    |                  | verifying / verified, the failed one left            | wait / DeleteContainer(failed)                         |
+// | K3 | RollbackRebuild  | rows R2..Z, V against the previous image             | as those rows (steps Rollback...)                      |
+// | K4 | RolledBack       | the kept or rebuilt server verified                  | record RolledBack (Warning); then none: Stalled        |
+// |    |                  |                                                      | RolledBack, phase Degraded, until the spec changes     |
+// | K5 | RollbackFailed   | the rolled-back server fails past healthGateTimeout  | record it; then none: Stalled RollbackFailed           |
+// | K6 | GateRecovered    | no rollback begun; the failed server verified now    | drop the record, go on                                 |
+// | K7 | Halted           | another server's failure holds; this one needs a     | none: its old version keeps serving; once the failed   |
+// |    |                  | rebuild or restart, has no container, or a new one   | one is rolled back, its unused new container (never    |
+// |    |                  | made in the preflight                                | started) is deleted                                    |
+// A swap (CreateThenSwap: two containers of ours, one built for the spec):
+// | W0 | TwoRunning       | both run                                             | StopContainer of the one not verified (never gated)    |
+// | W1 | SwapConfigure    | the new one stopped, its env not ours                | ConfigureEnv (Preflight while the old one serves)      |
+// | W2 | SwapStop         | the new one configured, the old one running          | preflight + gate -> StopContainer(old)                 |
+// | W3 | SwapStart        | both stopped                                         | StartContainer(new), never gated                       |
+// | W4 | SwapVerify       | the new one running, within healthGateTimeout        | wait; the old one kept stopped (VF past it)            |
+// | W5 | SwapCleanup      | the new one verified                                 | DeleteContainer(old)                                   |
+// One container:
+// | X  | Duplicate        | more containers of ours than one (or a swap)         | the extra: stopped -> Delete; running -> gate -> Stop  |
 // | A  | AddressTaken     | no container; its static address is in use           | none: Conflict                                         |
-// | I  | ImageMissing     | no container, or a rebuild due; image not on node    | PullImage (once per node and tag, before any stop)     |
+// | I  | ImageMissing     | no container, or a rebuild due; image not on node    | PullImage (Preflight: once per node and tag)           |
 // | N  | Absent           | no container                                         | CreateContainer (stopped, tagged; backoff)             |
 // | L  | Locked           | a lock (create, ...) or the config unreadable        | wait                                                   |
-// | R1 | RebuildRunning   | build hash or node differs; running                  | gate -> StopContainer                                  |
+// | R0 | SwapBegins       | build hash or node differs; CreateThenSwap           | CreateContainer beside the old one, stopped (Preflight)|
+// | R1 | RebuildRunning   | build hash or node differs; RemoveThenCreate; running| preflight + gate -> StopContainer                      |
 // | R2 | RebuildStopped   | build hash or node differs; stopped                  | DeleteContainer (then N)                               |
 // | E1 | EnvStopped       | env not ours; stopped (fresh from create)            | ConfigureEnv                                           |
-// | E2 | EnvRunning       | env not ours; running; ours not pending              | ConfigureEnv (pending until the next start)            |
-// | E3 | RestartPending   | ours pending; running                                | gate -> StopContainer (then Z applies it)              |
+// | E2 | EnvRunning       | env not ours; running; ours not pending              | ConfigureEnv (Preflight: pending until the next start) |
+// | E3 | RestartPending   | ours pending; running                                | preflight + gate -> StopContainer (then Z applies it)  |
 // | U  | InPlace          | cores/memory/swap/onboot/description/tags differ     | UpdateInPlace (digest), never gated                    |
 // | Z  | Stopped          | stopped, configured                                  | StartContainer (never gated; backoff)                  |
 // | V  | Verifying        | running; not yet passing often enough, within        | wait (verifyPollMs)                                    |
 // |    |                  | healthGateTimeout of its start or failure            |                                                        |
-// | H  | Failing          | probe failing past healthGateTimeout                 | gate -> StopContainer (a restart; backoff)             |
+// | VF | GateFailing      | a server of the rollout fails past healthGateTimeout | record rollout.failure (Warning HealthGateFailed): K   |
+// | H  | Failing          | not in a rollout: fails past healthGateTimeout       | gate -> StopContainer (a restart; backoff)             |
 // | OK | Healthy          | passes in a row, in sync                             | none                                                   |
-// The realm (realm.manage):
+// The gates before a step that takes a server down (R1, E3, W2; X and H: PG only):
+// | PA | Paused           | rollout.paused, or annotation ldapgateway.io/paused  | wait, phase Paused; a server that is down is brought   |
+// |    |                  |                                                      | back first; steps that begin a server wait too (I, R0, |
+// |    |                  |                                                      | W1, E2); a rollback is never paused                    |
+// | PF | Preflight        | a server's image not on its node, its new container  | wait: those parts act first; Stalled at                |
+// |    |                  | (CreateThenSwap) not made and configured, or its env | progressDeadline                                       |
+// |    |                  | (restart) not written                                |                                                        |
+// | PG | PeerGate         | the peer not verified, the database preflight        | wait; Stalled at progressDeadline                      |
+// |    |                  | failing, settleTime not passed since a server went   |                                                        |
+// |    |                  | down                                                 |                                                        |
+// The realm (plan-upkeep.ts, realm.manage):
 // | M1 | RealmAbsent      | no realm of that name                                | CreateRealm (marker: created); a sync is owed          |
 // | M2 | RealmForeign     | its marker names another pair; no marker, no adopt   | none: Conflict                                         |
 // | M3 | RealmDrift       | a setting differs after normalisation                | UpdateRealm (what differs, digest); a sync is owed     |
-// Node DNS (nodeDns):
+// Node DNS (plan-upkeep.ts, nodeDns):
 // | Q1 | DnsUnrecorded    | a node's DNS differs, its previous values unrecorded | record them in status first (no action, look again)    |
 // | Q2 | DnsDrift         | a node's DNS differs, previous values recorded       | SetNodeDns                                             |
-// Syncs:
+// Syncs (plan-upkeep.ts):
 // | Y  | SyncDue          | owed (created, updated, rebuilt, never synced), the  | SyncRealm, once a server is verified, none is starting,|
-// |    |                  | sync-now annotation changed, syncInterval passed     | no rollout is under way and the database passes        |
-// |    |                  |                                                      | (backoff after a failure)                              |
+// |    |                  | sync-now annotation changed, syncInterval passed     | no rollout is under way and the database passes; after |
+// |    |                  |                                                      | the last server of a rollout: step RealmSync, then     |
+// |    |                  |                                                      | Ready (backoff after a failure)                        |
 // | G  | ReadFailed       | a part could not be read (Observation.readProblems)  | none for it: Stalled if permanent (a 403), else wait   |
 // | OK | InSync           | nothing above                                        | none: look again at the next sync or the resync        |
 //
-// A gate or verify wait longer than rollout.progressDeadline is Stalled; a
+// A gate or preflight wait longer than rollout.progressDeadline is Stalled; a
 // failed action is Stalled after stallAfterAttempts tries (and still retried).
-import type { SyncReason, TaskAction } from "../api/ldappair.js";
+import type { RolloutFailure, TaskAction } from "../api/ldappair.js";
 import { durationMs } from "../api/duration.js";
-import {
-  desiredNodeDns,
-  nodeDnsEqual,
-  nodeDnsUpdate,
-  realmCreateParams,
-  realmUpdate,
-  type NodeDns,
-} from "../proxmox/normalize.js";
 import type { Assessment, Why } from "./conditions.js";
-import { realmManagerOf, realmMarker, realmOrigin } from "./desired.js";
+import { rebasedServer } from "./desired.js";
 import { peerGate, type GateVerdict } from "./gate.js";
 import {
   DEFAULT_TIMINGS,
-  DROP_FINALIZER_ANNOTATION,
-  SYNC_NOW_ANNOTATION,
-  describeAction,
-  type Action,
-  type DesiredPair,
+  PAUSED_ANNOTATION,
+  type DesiredServer,
   type ObservedContainer,
   type Plan,
   type PlanInput,
-  type PlannedStatus,
   type PlanTimings,
   type Problem,
 } from "./model.js";
-import type { ServerView } from "./servers.js";
 import {
   REQUIRED_SYNCS,
   baseStatus,
-  capitalize,
   context,
   latest,
   newProblemEvent,
-  sameFailure,
   seconds,
   type Ctx,
   type Decision,
-  type Effect,
 } from "./plan-context.js";
+import { planDeletion } from "./plan-deletion.js";
 import { conclude, finish } from "./plan-report.js";
+import { act, backoffWait, sinceOf, stopAction, wait } from "./plan-steps.js";
+import { dnsDecision, readProblemDecisions, realmDecision, syncDecision } from "./plan-upkeep.js";
+import type { ServerView, SwapPair } from "./servers.js";
 import { classify, mergedEnv, staleEnvKeys, type TierVerdict } from "./tiers.js";
 
 // What the shell writes after act(), and the reason a preflight result maps to.
@@ -112,7 +142,7 @@ export { databaseReason, planActionFailed, planTaskStarted } from "./plan-report
 
 export function plan(input: PlanInput): Plan {
   const t = { ...DEFAULT_TIMINGS, ...input.timings };
-  if (input.meta.deleting) return planDeletion(input, t);
+  if (input.meta.deleting) return planDeletion(input, t, taskDecision);
   if (!input.meta.hasFinalizer)
     return finish({
       action: { kind: "AddFinalizer" },
@@ -157,20 +187,6 @@ function isUpkeep(ctx: Ctx): boolean {
   );
 }
 
-/**
- * Parts that could not be read (a realm behind a missing privilege, a node
- * whose DNS failed): the rest goes on, and the reason is shown: Stalled when
- * only a person can fix it (a 403 names the privilege and path).
- */
-function readProblemDecisions(ctx: Ctx): Decision[] {
-  return (ctx.input.observed.readProblems ?? []).map((p): Decision => {
-    const why = { reason: p.reason, message: p.message };
-    return p.transient
-      ? { kind: "wait", why: `waiting: ${p.message}`, progress: why, retryMs: ctx.t.problemRetryMs }
-      : { kind: "blocked", why: `blocked: ${p.message}`, stalled: why };
-  });
-}
-
 /** Secrets and Proxmox, before anything else: without them nothing can be seen. */
 function setupProblem(input: PlanInput): Problem | undefined {
   const { observed } = input;
@@ -204,6 +220,7 @@ function planProblem(input: PlanInput, t: PlanTimings, problem: Problem): Plan {
   });
 }
 
+/** Rows T and T2: the one task in flight is waited for, and a shutdown never longer than its bound. */
 function taskDecision(ctx: Ctx): Decision | undefined {
   const task = ctx.input.status.task;
   if (!task || ctx.draft.task === undefined) return undefined;
@@ -216,18 +233,40 @@ function taskDecision(ctx: Ctx): Decision | undefined {
       progress: { reason: "TaskUnreadable", message: seen.problem.message },
       retryMs: ctx.t.problemRetryMs,
     };
+  const rollout = ctx.input.status.rollout?.server === task.server;
+  const hanging = hangingShutdown(ctx);
+  if (hanging) return hanging;
   return {
     kind: "wait",
     why: `waiting for task ${what} to end; looking again in ${seconds(ctx.t.taskPollMs)}`,
     progress: { reason: `${task.action}Running`, message: `task ${what} is running` },
     retryMs: ctx.t.taskPollMs,
-    ...(task.server
-      ? {
-          server: task.server,
-          step: STEP_OF_TASK[task.action],
-          rollout: ctx.input.status.rollout?.server === task.server,
-        }
-      : {}),
+    ...(task.server ? { server: task.server, step: STEP_OF_TASK[task.action], rollout } : {}),
+  };
+}
+
+/**
+ * A gateway does not exit on SIGTERM while a client holds a connection, and
+ * the shutdown's forced stop can itself wait (a lock, a slow node): past twice
+ * its timeout, a hard stop with overrule-shutdown aborts it. The stop is then
+ * bounded by the plan, never an open-ended wait.
+ */
+function hangingShutdown(ctx: Ctx): Decision | undefined {
+  const task = ctx.input.status.task!;
+  const { server, node, vmid } = task;
+  if (ctx.input.observed.task?.state !== "running" || task.action !== "StopContainer") return undefined;
+  if (!server || !node || vmid === undefined) return undefined;
+  const ran = ctx.now.getTime() - new Date(task.startedAt).getTime();
+  const bound = 2 * ctx.t.stopTimeoutSeconds * 1000;
+  if (ran <= bound) return undefined;
+  const view = ctx.views.find((v) => v.desired.name === server);
+  return {
+    ...act(ctx, view, {
+      action: { ...stopAction(ctx, server, { vmid, node, status: "running" }, true) },
+      because: `its shutdown ${task.upid} has run ${seconds(ran)}, past twice its ${ctx.t.stopTimeoutSeconds}s timeout`,
+      reason: "OverrulingShutdown",
+    }),
+    ...(ctx.input.status.rollout?.server === server ? { rollout: true } : {}),
   };
 }
 
@@ -245,22 +284,34 @@ const STEP_OF_TASK: Record<TaskAction, string> = {
 
 function serverDecision(ctx: Ctx, view: ServerView): Decision {
   const decision = decideServer(ctx, view);
+  if (decision.kind === "done" || ("rollout" in decision && decision.rollout !== undefined)) return decision;
   if (decision.kind !== "act" && decision.kind !== "wait") return decision;
   // A restart or rebuild the spec asks for is a rollout, and so is every step until that server is back.
   const tier = view.main?.config
     ? classify({ ...view.main, config: view.main.config }, view.desired, view.before?.envKeys).tier
     : undefined;
-  const continuing = ctx.input.status.rollout?.server === view.desired.name;
-  return { ...decision, rollout: continuing || tier === "rebuild" || tier === "restart" };
+  const r = ctx.input.status.rollout;
+  const continuing = r?.server === view.desired.name && r.step !== "RealmSync";
+  const rolling = continuing || view.swap !== undefined || tier === "rebuild" || tier === "restart";
+  return { ...decision, rollout: rolling };
 }
 
 function decideServer(ctx: Ctx, view: ServerView): Decision {
+  if (view.foreign.length > 0) return foreignConflict(view);
+  if (ctx.failure?.server === view.desired.name) return failedServer(ctx, view, ctx.failure);
+  return driveServer(ctx, view);
+}
+
+/** Rows W to OK: the server driven towards view.desired (the spec's, or the previous image in a rollback). */
+function driveServer(ctx: Ctx, view: ServerView): Decision {
   const d = view.desired;
   const name = d.name;
-  if (view.foreign.length > 0) return foreignConflict(view);
+  const holder = ctx.failure && ctx.failure.server !== name ? ctx.failure : undefined;
+  if (view.swap) return holder ? heldSwap(ctx, view, view.swap, holder) : swap(ctx, view, view.swap);
   if (view.extras.length > 0) return removeExtra(ctx, view, view.extras[0]!);
   const main = view.main;
   if (!main) {
+    if (holder) return haltedPeer(view, holder);
     if (view.addressTaken) {
       const { address, vmid, node } = view.addressTaken;
       const why = {
@@ -269,7 +320,7 @@ function decideServer(ctx: Ctx, view: ServerView): Decision {
       };
       return { kind: "blocked", why: `blocked: ${why.message}`, stalled: why, conflict: why, server: name };
     }
-    return pullImage(ctx, view) ?? createContainer(ctx, view);
+    return pullImage(ctx, view, "PullImage") ?? createContainer(ctx, view, `${name} has no container`);
   }
   if (main.lock)
     return wait(
@@ -288,22 +339,13 @@ function decideServer(ctx: Ctx, view: ServerView): Decision {
       ctx.t.problemRetryMs,
     );
   const tier = classify({ ...main, config: main.config }, d, view.before?.envKeys);
-  if (tier.tier === "rebuild") return rebuild(ctx, view, main, tier);
+  if (holder && (tier.tier === "rebuild" || tier.tier === "restart")) return haltedPeer(view, holder);
+  if (tier.tier === "rebuild")
+    return ctx.input.spec.rollout.strategy === "CreateThenSwap" && !rollingBack(ctx, name)
+      ? beginSwap(ctx, view, main, tier)
+      : rebuild(ctx, view, main, tier);
   if (tier.tier === "restart") return restart(ctx, view, main, tier);
-  if (tier.tier === "inPlace")
-    return act(ctx, view, {
-      action: {
-        kind: "UpdateInPlace",
-        server: name,
-        node: main.node,
-        vmid: main.vmid,
-        set: tier.update.set,
-        delete: tier.update.delete,
-        digest: String(main.config.digest),
-      },
-      because: `${tier.reason}: Proxmox applies them to a ${main.status} container at once`,
-      reason: "UpdatingInPlace",
-    });
+  if (tier.tier === "inPlace") return updateInPlace(ctx, view, main, tier);
   if (!view.running) return startContainer(ctx, view, main);
   return verify(ctx, view, main);
 }
@@ -340,17 +382,11 @@ function removeExtra(ctx: Ctx, view: ServerView, extra: ObservedContainer): Deci
   );
 }
 
-function pullImage(ctx: Ctx, view: ServerView): Decision | undefined {
+function pullImage(ctx: Ctx, view: ServerView, step: string): Decision | undefined {
   const d = view.desired;
   const listed = ctx.input.observed.images[d.node];
   if (!listed)
-    return wait(
-      ctx,
-      view,
-      "PullImage",
-      `the image storage of node ${d.node} was not listed`,
-      ctx.t.problemRetryMs,
-    );
+    return wait(ctx, view, step, `the image storage of node ${d.node} was not listed`, ctx.t.problemRetryMs);
   if (listed.includes(d.imageVolume)) return undefined;
   const backoff = backoffWait(ctx, "PullImage", undefined);
   if (backoff) return backoff;
@@ -364,6 +400,7 @@ function pullImage(ctx: Ctx, view: ServerView): Decision | undefined {
     },
     because: `${d.imageVolume} is not on node ${d.node} yet`,
     reason: "PullingImage",
+    step,
     effect: (draft) => {
       const images = draft.images ?? [];
       if (!images.some((i) => i.node === d.node && i.volid === d.imageVolume))
@@ -372,17 +409,41 @@ function pullImage(ctx: Ctx, view: ServerView): Decision | undefined {
   });
 }
 
-function createContainer(ctx: Ctx, view: ServerView): Decision {
+function createContainer(ctx: Ctx, view: ServerView, because: string, step = "Create"): Decision {
   const d = view.desired;
   const backoff = backoffWait(ctx, "CreateContainer", d.name);
   if (backoff) return backoff;
   return act(ctx, view, {
     action: { kind: "CreateContainer", server: d.name, node: d.node, params: d.create },
-    because: `${d.name} has no container`,
+    because,
     reason: "CreatingContainer",
+    step,
   });
 }
 
+/** Row R0: the new container is made beside the old one, stopped, while the old one serves. */
+function beginSwap(
+  ctx: Ctx,
+  view: ServerView,
+  main: ObservedContainer,
+  tier: Extract<TierVerdict, { tier: "rebuild" }>,
+): Decision {
+  const name = view.desired.name;
+  const serving = main.status === "running";
+  const step = serving ? "Preflight" : "Create";
+  return begin(ctx, view, serving, `the new container of ${name}`, () => {
+    const pull = pullImage(ctx, view, step);
+    if (pull) return pull;
+    return createContainer(
+      ctx,
+      view,
+      `${name} needs a new container (${tier.reason}); CreateThenSwap makes it stopped beside CT ${main.vmid}${serving ? ", which keeps serving" : ""}`,
+      step,
+    );
+  });
+}
+
+/** Rows R1, R2 (RemoveThenCreate, and a rollback that rebuilds): the runbook's stop, delete, create. */
 function rebuild(
   ctx: Ctx,
   view: ServerView,
@@ -391,20 +452,29 @@ function rebuild(
 ): Decision {
   const name = view.desired.name;
   const because = `${name} needs a new container: ${tier.reason}`;
-  // The new image is pulled before the old server goes down.
-  const pull = pullImage(ctx, view);
-  if (pull) return pull;
-  if (main.status !== "running")
-    return act(ctx, view, {
-      action: { kind: "DeleteContainer", server: name, node: main.node, vmid: main.vmid },
-      because: `${because}; CT ${main.vmid} is stopped`,
-      reason: "RemovingContainer",
-    });
-  return gated(ctx, view, because, () =>
-    act(ctx, view, { action: stop(ctx, name, main), because, reason: "StoppingForRebuild", wentDown: true }),
-  );
+  const serving = main.status === "running";
+  return begin(ctx, view, serving, `the rebuild of ${name}`, () => {
+    // The new image is pulled before the old server goes down.
+    const pull = pullImage(ctx, view, serving ? "Preflight" : "PullImage");
+    if (pull) return pull;
+    if (!serving)
+      return act(ctx, view, {
+        action: { kind: "DeleteContainer", server: name, node: main.node, vmid: main.vmid },
+        because: `${because}; CT ${main.vmid} is stopped`,
+        reason: "RemovingContainer",
+      });
+    return rolloutGate(ctx, view, because, () =>
+      act(ctx, view, {
+        action: stop(ctx, name, main),
+        because,
+        reason: "StoppingForRebuild",
+        wentDown: true,
+      }),
+    );
+  });
 }
 
+/** Rows E1 to E3: an env change, in place for both strategies, behind the same gates. */
 function restart(
   ctx: Ctx,
   view: ServerView,
@@ -412,34 +482,24 @@ function restart(
   tier: Extract<TierVerdict, { tier: "restart" }>,
 ): Decision {
   const d = view.desired;
-  const stale = staleEnvKeys(d, view.before?.envKeys ?? []);
-  const configure = (because: string) =>
-    act(ctx, view, {
-      action: {
-        kind: "ConfigureEnv",
-        server: d.name,
-        node: main.node,
-        vmid: main.vmid,
-        env: mergedEnv(main.config!.env, d, stale),
-        digest: String(main.config!.digest),
-      },
-      because,
-      reason: "ConfiguringEnv",
-      envKeys: d.env.map(([k]) => k),
-    });
+  const configure = (because: string, step: string) => configureEnv(ctx, view, main, because, step);
   if (main.status !== "running")
     // Stopped with our env pending: the start applies it.
     return tier.envPending
       ? startContainer(ctx, view, main)
       : configure(
           `the env of ${d.name} is not the spec's; CT ${main.vmid} is stopped, so it applies at its start`,
+          "Configure",
         );
   if (!tier.envPending)
-    return configure(
-      `the env of ${d.name} differs; written now it waits for the next start, no downtime yet`,
+    return begin(ctx, view, true, `the new env of ${d.name}`, () =>
+      configure(
+        `the env of ${d.name} differs; written now it waits for the next start (Proxmox accepts it before anything goes down)`,
+        "Preflight",
+      ),
     );
   const because = `${d.name} runs with an old env; the new one waits for a restart`;
-  return gated(ctx, view, because, () =>
+  return rolloutGate(ctx, view, because, () =>
     act(ctx, view, {
       action: stop(ctx, d.name, main),
       because,
@@ -449,16 +509,65 @@ function restart(
   );
 }
 
-function startContainer(ctx: Ctx, view: ServerView, main: ObservedContainer): Decision {
+function configureEnv(
+  ctx: Ctx,
+  view: ServerView,
+  c: ObservedContainer,
+  because: string,
+  step: string,
+): Decision {
+  const d = view.desired;
+  const stale = staleEnvKeys(d, view.before?.envKeys ?? []);
+  return act(ctx, view, {
+    action: {
+      kind: "ConfigureEnv",
+      server: d.name,
+      node: c.node,
+      vmid: c.vmid,
+      env: mergedEnv(c.config!.env, d, stale),
+      digest: String(c.config!.digest),
+    },
+    because,
+    reason: "ConfiguringEnv",
+    envKeys: d.env.map(([k]) => k),
+    step,
+  });
+}
+
+function updateInPlace(
+  ctx: Ctx,
+  view: ServerView,
+  c: ObservedContainer,
+  tier: Extract<TierVerdict, { tier: "inPlace" }>,
+  step?: string,
+): Decision {
+  return act(ctx, view, {
+    action: {
+      kind: "UpdateInPlace",
+      server: view.desired.name,
+      node: c.node,
+      vmid: c.vmid,
+      set: tier.update.set,
+      delete: tier.update.delete,
+      digest: String(c.config!.digest),
+    },
+    because: `${tier.reason}: Proxmox applies them to a ${c.status} container at once`,
+    reason: "UpdatingInPlace",
+    ...(step ? { step } : {}),
+  });
+}
+
+function startContainer(ctx: Ctx, view: ServerView, c: ObservedContainer, because?: string): Decision {
   const backoff = backoffWait(ctx, "StartContainer", view.desired.name);
   if (backoff) return backoff;
   return act(ctx, view, {
-    action: { kind: "StartContainer", server: view.desired.name, node: main.node, vmid: main.vmid },
-    because: `CT ${main.vmid} is stopped and configured; bringing a server up is never gated`,
+    action: { kind: "StartContainer", server: view.desired.name, node: c.node, vmid: c.vmid },
+    because: because ?? `CT ${c.vmid} is stopped and configured; bringing a server up is never gated`,
     reason: "StartingContainer",
   });
 }
 
+/** Rows V, VF, H: a running server is verified by consecutive probes, each step of them under a timeout. */
 function verify(ctx: Ctx, view: ServerView, main: ObservedContainer): Decision {
   const name = view.desired.name;
   if (view.verified) return { kind: "done" };
@@ -477,6 +586,7 @@ function verify(ctx: Ctx, view: ServerView, main: ObservedContainer): Decision {
   const problem = view.problem ?? "its probe failed";
   if (elapsed < timeout)
     return wait(ctx, view, "Verify", `${name} is not healthy yet (${problem})`, ctx.t.verifyPollMs);
+  if (inRollout(ctx, view)) return gateFailed(ctx, view, main);
   const backoff = backoffWait(ctx, "StopContainer", name);
   if (backoff) return backoff;
   const because = `${name} has failed its health probe for over ${ctx.input.spec.rollout.healthGateTimeout} (${problem}); a restart may bring it back`;
@@ -485,26 +595,478 @@ function verify(ctx: Ctx, view: ServerView, main: ObservedContainer): Decision {
   );
 }
 
-function stop(ctx: Ctx, server: string, c: ObservedContainer): Action {
+/** The server came back from a step of the rollout (or a rollback), rather than drifting. */
+function inRollout(ctx: Ctx, view: ServerView): boolean {
+  const r = ctx.input.status.rollout;
+  const name = view.desired.name;
+  return view.swap !== undefined || rollingBack(ctx, name) || (r?.server === name && r.step !== "RealmSync");
+}
+
+const rollingBack = (ctx: Ctx, server: string) =>
+  ctx.failure?.server === server && ctx.failure.rollback?.state === "RollingBack";
+
+/** Row VF: the health gate failed. Recorded first (status only), so a crash cannot forget it. */
+function gateFailed(ctx: Ctx, view: ServerView, main: ObservedContainer): Decision {
+  const name = view.desired.name;
+  const problem = view.problem ?? "its probe failed";
+  const timeout = ctx.input.spec.rollout.healthGateTimeout;
+  const f = ctx.failure;
+  if (f?.server === name && f.rollback) {
+    const message = `${name} failed its health gate again after rolling back to ${f.rollback.image} (${problem})`;
+    return recordFailure(
+      ctx,
+      view,
+      { ...f, rollback: { ...f.rollback, state: "Failed", message } },
+      {
+        reason: "RollbackFailed",
+        message,
+      },
+    );
+  }
+  const target = targetOf(ctx, name);
+  const r = ctx.input.status.rollout;
+  const same = r?.server === name;
+  const previousImage = same && r.previousImage ? r.previousImage : view.before?.image;
+  const previousHash = same && r.previousHash ? r.previousHash : undefined;
+  const step = main.probe?.failedStep;
+  const message = `${name} failed its health gate on ${target.image}: not ${ctx.t.requiredPasses} passes in a row within rollout.healthGateTimeout ${timeout}${step ? `, step ${step}` : ""} (${problem})`;
+  const failure: RolloutFailure = {
+    server: name,
+    image: target.image,
+    hash: target.configHash,
+    ...(step ? { failedStep: step } : {}),
+    message,
+    time: ctx.stamp,
+    ...(previousImage ? { previousImage } : {}),
+    ...(previousHash ? { previousHash } : {}),
+  };
+  return recordFailure(ctx, view, failure, { reason: "HealthGateFailed", message });
+}
+
+function recordFailure(ctx: Ctx, view: ServerView, failure: RolloutFailure, why: Why): Decision {
   return {
-    kind: "StopContainer",
-    server,
-    node: c.node,
-    vmid: c.vmid,
-    timeoutSeconds: ctx.t.stopTimeoutSeconds,
+    kind: "record",
+    why: `next: record that ${why.message}`,
+    progress: why,
+    event: { type: "Warning", reason: why.reason, action: "Verify", note: why.message },
+    effect: (draft) => (draft.rollout = { ...draft.rollout, failure }),
+    server: view.desired.name,
+    step: why.reason,
+    rollout: true,
+    phase: "Degraded",
   };
 }
 
+/** The server as the spec asks for it (a rollback drives view.desired to the previous image instead). */
+function targetOf(ctx: Ctx, name: string): DesiredServer {
+  return ctx.desired.servers.find((d) => d.name === name)!;
+}
+
+function stop(ctx: Ctx, server: string, c: ObservedContainer) {
+  // A shutdown that failed is not asked for again: a hard stop aborts what is left of it.
+  const failed = ctx.draft.lastFailure;
+  return stopAction(ctx, server, c, failed?.action === "StopContainer" && failed.server === server);
+}
+
+// ---- a swap (CreateThenSwap) ------------------------------------------------------
+
+/** Rows W0 to W5: the new container takes over from the old one, which is kept stopped until it passes. */
+function swap(ctx: Ctx, view: ServerView, { old, next }: SwapPair): Decision {
+  const d = view.desired;
+  const name = d.name;
+  for (const c of [next, old])
+    if (c.lock)
+      return wait(
+        ctx,
+        view,
+        c.lock === "create" ? "Create" : "Locked",
+        `CT ${c.vmid} is locked (${c.lock})`,
+        ctx.t.taskPollMs,
+      );
+  if (!next.config)
+    return wait(
+      ctx,
+      view,
+      "Unknown",
+      `the config of CT ${next.vmid} could not be read`,
+      ctx.t.problemRetryMs,
+    );
+  const oldServes = old.status === "running";
+  if (next.status === "running" && oldServes) return twoRunning(ctx, view, old, next);
+  if (next.status !== "running") {
+    const tier = classify({ ...next, config: next.config }, d, view.before?.envKeys);
+    const step = oldServes ? "Preflight" : "Configure";
+    if (tier.tier === "restart")
+      return begin(ctx, view, oldServes, `the new container of ${name}`, () =>
+        configureEnv(
+          ctx,
+          view,
+          next,
+          `${name}'s new container CT ${next.vmid} has the image's env only`,
+          step,
+        ),
+      );
+    if (tier.tier === "inPlace") return updateInPlace(ctx, view, next, tier, step);
+    if (oldServes) {
+      const because = `${name}'s new container CT ${next.vmid} is ready; CT ${old.vmid} makes way for it`;
+      return rolloutGate(ctx, view, because, () =>
+        act(ctx, view, { action: stop(ctx, name, old), because, reason: "StoppingForSwap", wentDown: true }),
+      );
+    }
+    return startContainer(
+      ctx,
+      view,
+      next,
+      `${name}'s new container CT ${next.vmid} is configured and the old CT ${old.vmid} stopped`,
+    );
+  }
+  const verdict = verify(ctx, view, next);
+  if (verdict.kind !== "done") return verdict;
+  return act(ctx, view, {
+    action: { kind: "DeleteContainer", server: name, node: old.node, vmid: old.vmid },
+    because: `${name}'s new container CT ${next.vmid} passed its health gate; CT ${old.vmid} was kept stopped until now`,
+    reason: "RemovingOldContainer",
+    step: "Cleanup",
+  });
+}
+
+/** Row W0: never two running containers for one server; the one that serves stays. */
+function twoRunning(ctx: Ctx, view: ServerView, old: ObservedContainer, next: ObservedContainer): Decision {
+  const name = view.desired.name;
+  const keepNext = view.main === next && view.verified;
+  const victim = keepNext ? old : next;
+  return act(ctx, view, {
+    action: stop(ctx, name, victim),
+    because: `${name} has two running containers (CT ${old.vmid} and CT ${next.vmid}); CT ${(keepNext ? next : old).vmid} keeps serving`,
+    reason: "StoppingSecondContainer",
+    step: "Stop",
+  });
+}
+
+// ---- a failed health gate ------------------------------------------------------------
+
+/** Rows K0 to K6: the server whose health gate failed, while the spec still asks for what failed. */
+function failedServer(ctx: Ctx, view: ServerView, f: RolloutFailure): Decision {
+  const degraded = (d: Decision): Decision =>
+    d.kind === "done" ? d : { ...d, rollout: true, phase: "Degraded" };
+  const rb = f.rollback;
+  if (!rb) {
+    if (view.verified && view.main?.configHash === f.hash) return recovered(view, f);
+    if (!ctx.input.spec.rollout.autoRollback) return degraded(halted(ctx, view, f));
+    return degraded(beginRollback(ctx, view, f));
+  }
+  if (rb.state === "RolledBack") return degraded(rolledBack(ctx, view, f));
+  if (rb.state === "Failed")
+    return degraded(
+      hold(view, { reason: "RollbackFailed", message: rb.message ?? f.message }, "RollbackFailed"),
+    );
+  const step = rb.mode === "Swap" ? rollbackSwap(ctx, view, f) : rollbackRebuild(ctx, view, f);
+  return degraded(asRollbackStep(step));
+}
+
+const asRollbackStep = (d: Decision): Decision =>
+  (d.kind === "act" || d.kind === "wait") && d.step && !d.step.startsWith("Rollback")
+    ? { ...d, step: `Rollback${d.step}` }
+    : d;
+
+function hold(view: ServerView, why: Why, step: string): Decision {
+  return { kind: "blocked", why: `halted: ${why.message}`, stalled: why, server: view.desired.name, step };
+}
+
+function peerOf(ctx: Ctx, name: string): string {
+  return ctx.views.find((v) => v.desired.name !== name)?.desired.name ?? "its peer";
+}
+
+/** Row K0. */
+function halted(ctx: Ctx, view: ServerView, f: RolloutFailure, nothingToGoBackTo?: string): Decision {
+  const peer = peerOf(ctx, f.server);
+  const fix = ctx.input.spec.rollout.autoRollback
+    ? ""
+    : ", or set spec.rollout.autoRollback to put it back on the previous configuration";
+  const message = `${f.message}; the rollout is halted: ${peer} is untouched${f.previousImage ? ` and serves ${f.previousImage}` : ""}${nothingToGoBackTo ? `; autoRollback cannot help: ${nothingToGoBackTo}` : ""}; change spec.image or spec.rollout.restartedAt to try again${fix}`;
+  return hold(view, { reason: "HealthGateFailed", message }, "HealthGateFailed");
+}
+
+/** Row K7: the rollout holds everywhere while a server's failure stands. */
+function haltedPeer(view: ServerView, f: RolloutFailure): Decision {
+  const message = `${view.desired.name} is left as it is: the rollout is halted since ${f.server} failed its health gate on ${f.image}`;
+  return {
+    kind: "blocked",
+    why: `halted: ${message}`,
+    stalled: { reason: f.rollback?.state === "RolledBack" ? "RolledBack" : "HealthGateFailed", message },
+    server: view.desired.name,
+    step: "Halted",
+    rollout: true,
+    phase: "Degraded",
+  };
+}
+
+/**
+ * Row K7 for a peer whose new container was made in the preflight: it is
+ * never swapped in while the rollout is halted, and once the failed server is
+ * rolled back it is removed (stopped, never started), leaving the pair as it
+ * was before the rollout.
+ */
+function heldSwap(ctx: Ctx, view: ServerView, { old, next }: SwapPair, f: RolloutFailure): Decision {
+  const unused = next.status !== "running" && old.status === "running" && !next.lock;
+  if (f.rollback?.state !== "RolledBack" || !unused) return haltedPeer(view, f);
+  return act(ctx, view, {
+    action: { kind: "DeleteContainer", server: view.desired.name, node: next.node, vmid: next.vmid },
+    because: `${f.server} was rolled back to ${f.rollback.image}; ${view.desired.name}'s new container CT ${next.vmid} for ${f.image} was never started`,
+    reason: "RemovingUnusedContainer",
+    step: "Cleanup",
+    phase: "Degraded",
+  });
+}
+
+/** Row K6: a server whose failure stands but that passes now (the database came back): the rollout goes on. */
+function recovered(view: ServerView, f: RolloutFailure): Decision {
+  const message = `${f.server} passes its health gate on ${f.image} now; the rollout goes on`;
+  return {
+    kind: "record",
+    why: `next: ${message}`,
+    progress: { reason: "HealthGateRecovered", message },
+    event: { type: "Normal", reason: "HealthGateRecovered", action: "Verify", note: message },
+    effect: (draft) => {
+      if (!draft.rollout) return;
+      const { failure: _f, ...rest } = draft.rollout;
+      draft.rollout = rest;
+    },
+    server: view.desired.name,
+    step: "Verify",
+    rollout: true,
+  };
+}
+
+/** Row K1: what the server goes back to, recorded before the first step back. */
+function beginRollback(ctx: Ctx, view: ServerView, f: RolloutFailure): Decision {
+  const name = view.desired.name;
+  const kept = keptOld(view, f);
+  const target = targetOf(ctx, name);
+  let rollback: NonNullable<RolloutFailure["rollback"]>;
+  if (kept)
+    rollback = {
+      mode: "Swap",
+      state: "RollingBack",
+      image: f.previousImage ?? `the configuration of CT ${kept.vmid}`,
+      ...(kept.configHash ? { hash: kept.configHash } : {}),
+      since: ctx.stamp,
+    };
+  else if (f.previousImage && f.previousImage !== f.image)
+    rollback = {
+      mode: "Rebuild",
+      state: "RollingBack",
+      image: f.previousImage,
+      hash: rebasedServer(target, f.previousImage).configHash,
+      since: ctx.stamp,
+    };
+  else
+    return halted(
+      ctx,
+      view,
+      f,
+      f.previousImage
+        ? `the change was not of the image (env or rollout.restartedAt), and the previous env is not kept (it holds the database URI)`
+        : "the previous image is not recorded",
+    );
+  const how =
+    rollback.mode === "Swap"
+      ? `starting the kept old container CT ${kept!.vmid} again`
+      : `rebuilding it from ${rollback.image}`;
+  const message = `${name} failed its health gate on ${f.image}; rolling it back to ${rollback.image}, ${how}`;
+  return {
+    kind: "record",
+    why: `next: record the rollback: ${message}`,
+    progress: { reason: "RollingBack", message },
+    event: { type: "Warning", reason: "RollingBack", action: "Rollback", note: message },
+    effect: (draft) => (draft.rollout = { ...draft.rollout, failure: { ...f, rollback } }),
+    server: name,
+    step: "Rollback",
+  };
+}
+
+/** The old container a swap kept stopped: ours for this server, not on the configuration that failed. */
+function keptOld(view: ServerView, f: RolloutFailure): ObservedContainer | undefined {
+  const ours = containersOf(view);
+  const hash = f.rollback?.hash ?? f.previousHash;
+  return (
+    ours.find((c) => hash !== undefined && c.configHash === hash) ??
+    (f.rollback ? undefined : ours.find((c) => c.configHash !== f.hash))
+  );
+}
+
+function containersOf(view: ServerView): ObservedContainer[] {
+  const all = [
+    ...(view.swap ? [view.swap.old, view.swap.next] : view.main ? [view.main] : []),
+    ...view.extras,
+  ];
+  return [...new Set(all)];
+}
+
+/** Row K2: one start of the kept old container undoes the swap. */
+function rollbackSwap(ctx: Ctx, view: ServerView, f: RolloutFailure): Decision {
+  const name = view.desired.name;
+  const rb = f.rollback!;
+  const kept = keptOld(view, f);
+  if (!kept)
+    return recordFailure(
+      ctx,
+      view,
+      { ...f, rollback: { ...rb, state: "Failed" } },
+      {
+        reason: "RollbackFailed",
+        message: `the kept old container of ${name} is gone: nothing to roll back to`,
+      },
+    );
+  const ours = containersOf(view);
+  const locked = ours.find((c) => c.lock);
+  if (locked)
+    return wait(ctx, view, "Locked", `CT ${locked.vmid} is locked (${locked.lock})`, ctx.t.taskPollMs);
+  const failed = ours.filter((c) => c !== kept);
+  const running = failed.find((c) => c.status === "running");
+  if (running) {
+    const because = `CT ${running.vmid} failed its health gate; the kept CT ${kept.vmid} takes over again`;
+    return gated(
+      ctx,
+      view,
+      because,
+      () =>
+        act(ctx, view, { action: stop(ctx, name, running), because, reason: "RollingBack", step: "Stop" }),
+      { pause: false },
+    );
+  }
+  if (kept.status !== "running")
+    return startContainer(ctx, view, kept, `${name} goes back to CT ${kept.vmid} (${rb.image})`);
+  const verdict = verify(ctx, view, kept);
+  if (verdict.kind !== "done") return verdict;
+  const left = failed[0];
+  if (left)
+    return act(ctx, view, {
+      action: { kind: "DeleteContainer", server: name, node: left.node, vmid: left.vmid },
+      because: `${name} serves ${rb.image} again from CT ${kept.vmid}; CT ${left.vmid} failed its health gate`,
+      reason: "RemovingFailedContainer",
+      step: "Cleanup",
+    });
+  return rolledBackRecord(view, f);
+}
+
+/** Row K3: the runbook's path, to the previous image (view.desired is rebased on it). */
+function rollbackRebuild(ctx: Ctx, view: ServerView, f: RolloutFailure): Decision {
+  const d = driveServer(ctx, view);
+  return d.kind === "done" ? rolledBackRecord(view, f) : d;
+}
+
+/** Row K4. */
+function rolledBackRecord(view: ServerView, f: RolloutFailure): Decision {
+  const rb = f.rollback!;
+  const message = `${f.server} failed its health gate on ${f.image} and was rolled back to ${rb.image}`;
+  return {
+    kind: "record",
+    why: `next: record that ${message}`,
+    progress: { reason: "RolledBack", message },
+    event: { type: "Warning", reason: "RolledBack", action: "Rollback", note: message },
+    effect: (draft) =>
+      (draft.rollout = {
+        ...draft.rollout,
+        failure: { ...f, rollback: { ...rb, state: "RolledBack", message } },
+      }),
+    server: view.desired.name,
+    step: "RolledBack",
+  };
+}
+
+function rolledBack(ctx: Ctx, view: ServerView, f: RolloutFailure): Decision {
+  const main = view.main;
+  if (main && !main.lock && main.config && !view.running) return startContainer(ctx, view, main);
+  const rb = f.rollback!;
+  const message = `${f.server} failed its health gate on ${f.image}${f.failedStep ? ` (step ${f.failedStep})` : ""} and was rolled back to ${rb.image}; the rollout is halted, ${peerOf(ctx, f.server)} untouched; change spec.image or spec.rollout.restartedAt to try again`;
+  return hold(view, { reason: "RolledBack", message }, "RolledBack");
+}
+
+// ---- the gates ----------------------------------------------------------------------
+
+/**
+ * Row PA for the steps that begin work on a server that serves: while the
+ * rollout is paused they wait. A server that is down is never held there.
+ */
+function begin(ctx: Ctx, view: ServerView, serving: boolean, what: string, then: () => Decision): Decision {
+  if (!ctx.paused || !serving || rollingBack(ctx, view.desired.name)) return then();
+  const message = `the rollout is paused before ${what} (spec.rollout.paused or the annotation ${PAUSED_ANNOTATION})`;
+  return {
+    kind: "wait",
+    why: `waiting: ${message}`,
+    progress: { reason: "RolloutPaused", message },
+    retryMs: ctx.t.gatePollMaxMs,
+    server: view.desired.name,
+    step: "Paused",
+    rollout: true,
+  };
+}
+
+/** Rows PA, PF, PG before a rollout step that takes a server down. */
+function rolloutGate(ctx: Ctx, view: ServerView, because: string, then: () => Decision): Decision {
+  const name = view.desired.name;
+  if (rollingBack(ctx, name)) return gated(ctx, view, because, then, { pause: false });
+  const owed = ctx.paused ? [] : preflightOwed(ctx);
+  if (owed.length === 0) return gated(ctx, view, because, then);
+  const message = `${because}; first the preflight: ${owed.join("; ")}`;
+  return {
+    kind: "wait",
+    why: `waiting: ${message}`,
+    progress: { reason: "Preflight", message },
+    retryMs: ctx.t.gatePollMaxMs,
+    server: name,
+    step: "Preflight",
+    ...overdue(ctx, name, "Preflight", message),
+  };
+}
+
+/** Row PF: what must be ready on every server before any server goes down. */
+function preflightOwed(ctx: Ctx): string[] {
+  return ctx.views.flatMap((v) => {
+    const owed = preflightOf(ctx, v);
+    return owed ? [owed] : [];
+  });
+}
+
+function preflightOf(ctx: Ctx, v: ServerView): string | undefined {
+  const d = v.desired;
+  const name = d.name;
+  if (v.swap) {
+    const next = v.swap.next;
+    if (next.lock || !next.config) return `${name}'s new container CT ${next.vmid} is still being made`;
+    if (next.status === "running") return undefined;
+    const tier = classify({ ...next, config: next.config }, d, v.before?.envKeys).tier;
+    return tier === "inSync" ? undefined : `${name}'s new container CT ${next.vmid} is not configured yet`;
+  }
+  const main = v.main;
+  if (!main?.config || main.lock || v.extras.length > 0) return undefined;
+  const tier = classify({ ...main, config: main.config }, d, v.before?.envKeys);
+  if (tier.tier === "rebuild") {
+    if (!ctx.input.observed.images[d.node]?.includes(d.imageVolume))
+      return `${d.imageVolume} is not on node ${d.node} yet`;
+    if (ctx.input.spec.rollout.strategy === "CreateThenSwap" && main.status === "running")
+      return `${name}'s new container is not made yet`;
+  }
+  if (tier.tier === "restart" && main.status === "running" && !tier.envPending)
+    return `${name}'s new env is not written yet`;
+  return undefined;
+}
+
 /** A step that takes a serving server down: only through the peer gate. */
-function gated(ctx: Ctx, view: ServerView, because: string, then: () => Decision): Decision {
-  const verdict = gateFor(ctx, view);
+function gated(
+  ctx: Ctx,
+  view: ServerView,
+  because: string,
+  then: () => Decision,
+  o: { pause: boolean } = { pause: true },
+): Decision {
+  const verdict = gateFor(ctx, view, o.pause);
   if (verdict.open) return then();
-  const { rollout } = ctx.input.spec;
-  const waiting = "WaitingForPeer";
-  const since = sinceOf(ctx, view.desired.name, waiting);
-  const overdue = ctx.now.getTime() - new Date(since).getTime() > durationMs(rollout.progressDeadline);
+  const paused = verdict.reason === "RolloutPaused";
+  const step = paused ? "Paused" : "WaitingForPeer";
   const progress = {
-    reason: verdict.reason === "RolloutPaused" ? "RolloutPaused" : "WaitingForPeer",
+    reason: paused ? "RolloutPaused" : "WaitingForPeer",
     message: `${because}; ${verdict.message}`,
   };
   return {
@@ -513,19 +1075,25 @@ function gated(ctx: Ctx, view: ServerView, because: string, then: () => Decision
     progress,
     retryMs: Math.min(verdict.retryAfterMs ?? ctx.t.gatePollMaxMs, ctx.t.gatePollMaxMs),
     server: view.desired.name,
-    step: waiting,
-    ...(overdue && verdict.reason !== "RolloutPaused"
-      ? {
-          stalled: {
-            reason: "ProgressDeadlineExceeded",
-            message: `${progress.message} (waiting since ${since}, longer than rollout.progressDeadline ${rollout.progressDeadline})`,
-          },
-        }
-      : {}),
+    step,
+    ...(paused ? {} : overdue(ctx, view.desired.name, step, progress.message)),
   };
 }
 
-function gateFor(ctx: Ctx, view: ServerView): GateVerdict {
+/** Stalled once a wait has lasted longer than rollout.progressDeadline (and still waiting). */
+function overdue(ctx: Ctx, server: string, step: string, message: string): { stalled?: Why } {
+  const { progressDeadline } = ctx.input.spec.rollout;
+  const since = sinceOf(ctx, server, step);
+  if (ctx.now.getTime() - new Date(since).getTime() <= durationMs(progressDeadline)) return {};
+  return {
+    stalled: {
+      reason: "ProgressDeadlineExceeded",
+      message: `${message} (waiting since ${since}, longer than rollout.progressDeadline ${progressDeadline})`,
+    },
+  };
+}
+
+function gateFor(ctx: Ctx, view: ServerView, pause: boolean): GateVerdict {
   const peer = ctx.views.find((v) => v !== view)!;
   const db = ctx.input.observed.database;
   return peerGate({
@@ -542,442 +1110,6 @@ function gateFor(ctx: Ctx, view: ServerView): GateVerdict {
     settleMs: durationMs(ctx.input.spec.rollout.settleTime),
     requiredPasses: ctx.t.requiredPasses,
     ...(db ? { database: { ok: db.ok, ...(db.problem ? { problem: db.problem } : {}) } } : {}),
-    paused:
-      ctx.input.spec.rollout.paused || ctx.input.meta.annotations["ldapgateway.io/paused"] !== undefined,
+    paused: pause && ctx.paused,
   });
-}
-
-/** Retry a failed action only after its backoff; Stalled after stallAfterAttempts failures in a row. */
-function backoffWait(ctx: Ctx, action: string, server: string | undefined): Decision | undefined {
-  const f = ctx.draft.lastFailure;
-  if (!sameFailure(f, action, server)) return undefined;
-  const delay = Math.min(ctx.t.backoffMaxMs, ctx.t.backoffBaseMs * 2 ** (f!.attempts - 1));
-  const remaining = new Date(f!.time).getTime() + delay - ctx.now.getTime();
-  if (remaining <= 0) return undefined;
-  const why = {
-    reason: f!.reason ?? `${action}Failed`,
-    message: `${f!.message} (attempt ${f!.attempts}); retrying in ${seconds(remaining)}`,
-  };
-  return {
-    kind: "wait",
-    why: `waiting: ${why.message}`,
-    progress: why,
-    retryMs: remaining,
-    ...(server ? { server } : {}),
-    ...(f!.attempts >= ctx.t.stallAfterAttempts
-      ? { stalled: { reason: why.reason, message: `${f!.message}: failed ${f!.attempts} times in a row` } }
-      : {}),
-  };
-}
-
-function wait(ctx: Ctx, view: ServerView, step: string, what: string, retryMs: number): Decision {
-  return {
-    kind: "wait",
-    why: `waiting: ${what}`,
-    progress: { reason: step === "Verify" ? "Verifying" : `Waiting${step}`, message: what },
-    retryMs,
-    server: view.desired.name,
-    step,
-  };
-}
-
-interface ActSpec {
-  action: Action;
-  because: string;
-  reason: string;
-  effect?: Effect;
-  /** The action takes the server down: the settle time starts now. */
-  wentDown?: boolean;
-  /** The variables a ConfigureEnv writes. */
-  envKeys?: string[];
-}
-
-function act(ctx: Ctx, view: ServerView | undefined, a: ActSpec): Decision {
-  const description = describeAction(a.action);
-  const server = view?.desired.name;
-  const effect: Effect = (draft) => {
-    a.effect?.(draft);
-    if (server && (a.wentDown || a.envKeys))
-      ctx.marks[server] = {
-        ...(a.wentDown ? { wentDown: true } : {}),
-        ...(a.envKeys ? { envKeys: a.envKeys } : {}),
-      };
-  };
-  return {
-    kind: "act",
-    action: a.action,
-    why: `next: ${description}, because ${a.because}`,
-    event: {
-      type: "Normal",
-      reason: a.reason,
-      action: a.action.kind,
-      note: `${capitalize(description)}: ${a.because}`,
-    },
-    progress: { reason: a.reason, message: `${description}: ${a.because}` },
-    ...(server ? { server, step: STEP_OF_ACTION[a.action.kind] } : {}),
-    effect,
-  };
-}
-
-const STEP_OF_ACTION: Partial<Record<Action["kind"], string>> = {
-  PullImage: "PullImage",
-  CreateContainer: "Create",
-  ConfigureEnv: "Configure",
-  UpdateInPlace: "UpdateInPlace",
-  StartContainer: "Start",
-  StopContainer: "Stop",
-  DeleteContainer: "Remove",
-};
-
-// ---- the realm, node DNS, syncs ------------------------------------------------------
-
-function realmDecision(ctx: Ctx): Decision {
-  const want = ctx.desired.realm;
-  const { meta, observed } = ctx.input;
-  if (!want) return { kind: "done" };
-  const seen = observed.realm;
-  if (!seen)
-    return {
-      kind: "wait",
-      why: `waiting: the realm ${want.name} was not read`,
-      progress: { reason: "RealmUnread", message: `the realm ${want.name} was not read` },
-      retryMs: ctx.t.problemRetryMs,
-    };
-  if (!seen.config) {
-    const params = realmCreateParams(want.name, { ...want.settings, comment: realmMarker(meta, "created") });
-    return act(ctx, undefined, {
-      action: { kind: "CreateRealm", name: want.name, params },
-      because: `there is no realm ${want.name}`,
-      reason: "CreatingRealm",
-      effect: (draft) => (draft.realm = { ...draft.realm, name: want.name, pendingSync: "RealmCreated" }),
-    });
-  }
-  const manager = seen.managedBy ?? realmManagerOf(seen.config["comment"]);
-  if (manager !== undefined && manager !== meta.uid.toLowerCase()) {
-    const why = {
-      reason: "RealmConflict",
-      message: `the realm ${want.name} is managed by another LdapPair (uid ${manager}): it is left alone; choose another spec.realm.name`,
-    };
-    return { kind: "blocked", why: `blocked: ${why.message}`, stalled: why, conflict: why };
-  }
-  if (manager === undefined && !ctx.input.spec.realm.adopt) {
-    const why = {
-      reason: "RealmConflict",
-      message: `a realm ${want.name} exists that no LdapPair manages: it is left alone; set spec.realm.adopt: true to take it over, or choose another spec.realm.name`,
-    };
-    return { kind: "blocked", why: `blocked: ${why.message}`, stalled: why, conflict: why };
-  }
-  const origin = manager === undefined ? "adopted" : realmOrigin(seen.config["comment"]);
-  const update = realmUpdate({ ...want.settings, comment: realmMarker(meta, origin) }, seen.config);
-  if (!update) return { kind: "done" };
-  const keys = [...Object.keys(update.set), ...update.delete].join(", ");
-  return act(ctx, undefined, {
-    action: {
-      kind: "UpdateRealm",
-      name: want.name,
-      set: update.set,
-      delete: update.delete,
-      ...(seen.digest ? { digest: seen.digest } : {}),
-    },
-    because:
-      manager === undefined
-        ? `spec.realm.adopt takes over the realm ${want.name}`
-        : `${keys} of the realm differ from the spec`,
-    reason: manager === undefined ? "AdoptingRealm" : "UpdatingRealm",
-    effect: (draft) => (draft.realm = { ...draft.realm, name: want.name, pendingSync: "RealmUpdated" }),
-  });
-}
-
-function dnsDecision(ctx: Ctx): Decision {
-  const want = ctx.desired.nodeDns;
-  if (!want) return { kind: "done" };
-  for (const node of want.nodes) {
-    const current = ctx.input.observed.nodeDns[node];
-    if (!current)
-      return {
-        kind: "wait",
-        why: `waiting: the DNS of node ${node} was not read`,
-        progress: { reason: "NodeDnsUnread", message: `the DNS of node ${node} was not read` },
-        retryMs: ctx.t.problemRetryMs,
-      };
-    const target = desiredNodeDns(current, { nameserver: want.nameserver, search: want.search });
-    const update = nodeDnsUpdate(target, current);
-    if (!update) continue;
-    const recorded = (ctx.draft.nodeDns ?? []).some((r) => r.node === node);
-    if (!recorded)
-      return {
-        kind: "record",
-        why: `next: record the DNS of node ${node} in status before changing it, so that deletion can restore it`,
-        progress: { reason: "RecordingNodeDns", message: `recording the DNS of node ${node}` },
-        effect: (draft) => (draft.nodeDns = [...(draft.nodeDns ?? []), { node, previous: { ...current } }]),
-      };
-    return act(ctx, undefined, {
-      action: { kind: "SetNodeDns", node, dns: { ...update, search: update.search ?? want.search } },
-      because: `node ${node} does not resolve through ${want.nameserver} with search ${want.search}`,
-      reason: "SettingNodeDns",
-    });
-  }
-  return { kind: "done" };
-}
-
-/** Why a sync is owed now, or undefined. */
-function syncReason(ctx: Ctx): SyncReason | undefined {
-  const realm = ctx.draft.realm ?? {};
-  if (realm.pendingSync) return realm.pendingSync;
-  if (!realm.lastSyncTime) return "NeverSynced";
-  const request = ctx.input.meta.annotations[SYNC_NOW_ANNOTATION];
-  if (request !== undefined && request !== realm.syncRequest) return "SyncRequested";
-  const interval = durationMs(ctx.input.spec.realm.syncInterval);
-  if (interval > 0 && ctx.now.getTime() >= new Date(realm.lastSyncTime).getTime() + interval)
-    return "Interval";
-  return undefined;
-}
-
-function syncDecision(ctx: Ctx, servers: readonly Decision[]): Decision {
-  const want = ctx.desired.realm;
-  if (!want) return { kind: "done" };
-  const reason = syncReason(ctx);
-  if (!reason) return { kind: "done" };
-  const db = ctx.input.observed.database;
-  const waitFor = (what: string, retryMs: number): Decision => ({
-    kind: "wait",
-    why: `waiting to sync the realm (${reason}): ${what}`,
-    progress: { reason: "SyncWaiting", message: `a sync is owed (${reason}): ${what}` },
-    retryMs,
-  });
-  if (!db?.ok)
-    return waitFor(
-      `the database preflight ${db ? `failed: ${db.problem ?? "unknown"}` : "has not run"}`,
-      ctx.t.problemRetryMs,
-    );
-  if (!ctx.views.some((v) => v.verified)) return waitFor("no server is healthy yet", ctx.t.verifyPollMs);
-  const starting = ctx.views.find((v) => v.running && !v.verified && v.passing);
-  if (starting) return waitFor(`${starting.desired.name} is still being verified`, ctx.t.verifyPollMs);
-  // One sync after the last server of a rollout, not one per server.
-  const rolling = servers.find((d) => "rollout" in d && d.rollout === true);
-  if (rolling && "server" in rolling)
-    return waitFor(`the rollout has not finished (${rolling.server} next)`, ctx.t.verifyPollMs);
-  const backoff = backoffWait(ctx, "SyncRealm", undefined);
-  if (backoff) return backoff;
-  return act(ctx, undefined, {
-    action: { kind: "SyncRealm", name: want.name, node: want.syncNode },
-    because: SYNC_BECAUSE[reason],
-    reason: "SyncingRealm",
-    effect: (draft) =>
-      (draft.realm = { ...draft.realm, name: want.name, syncState: "Syncing", pendingSync: reason }),
-  });
-}
-
-const SYNC_BECAUSE: Record<SyncReason, string> = {
-  NeverSynced: "the realm has never been synced",
-  RealmCreated: "the realm was created",
-  RealmUpdated: "the realm's settings changed",
-  ServerRebuilt: "a server was rebuilt",
-  SyncRequested: `the annotation ${SYNC_NOW_ANNOTATION} asks for it`,
-  Interval: "spec.realm.syncInterval has passed",
-};
-
-/** When this server entered its current rollout step: kept while the step lasts. */
-function sinceOf(ctx: Ctx, server: string, step: string): string {
-  const r = ctx.input.status.rollout;
-  return r?.server === server && r.step === step && r.since ? r.since : ctx.stamp;
-}
-
-// ---- deletion ---------------------------------------------------------------
-
-function planDeletion(input: PlanInput, t: PlanTimings): Plan {
-  const base = { ...baseStatus(input), phase: "Deleting" as const };
-  const deleting = (progress: Why): Assessment => ({ ready: undefined, progressing: progress });
-  if (!input.meta.hasFinalizer)
-    return finish({
-      status: base,
-      assessment: deleting({ reason: "Deleting", message: "deleting" }),
-      events: [],
-      requeueAfterMs: t.resyncMs,
-      explanation: "deleting: the finalizer is gone, nothing left to do",
-    });
-  if (input.meta.annotations[DROP_FINALIZER_ANNOTATION] !== undefined)
-    return finish({
-      action: { kind: "RemoveFinalizer" },
-      status: base,
-      assessment: deleting({ reason: "FinalizerDropped", message: "dropping the finalizer on request" }),
-      events: [
-        {
-          type: "Warning",
-          reason: "FinalizerDropped",
-          action: "RemoveFinalizer",
-          note: `the annotation ${DROP_FINALIZER_ANNOTATION} drops the finalizer: containers, images, realm and node DNS are left in Proxmox as they are`,
-        },
-      ],
-      requeueAfterMs: 1,
-      explanation: `next: remove the finalizer, because the annotation ${DROP_FINALIZER_ANNOTATION} asks for it; nothing in Proxmox is touched`,
-    });
-  if (input.spec.deletionPolicy === "Retain") {
-    const kept = [
-      ...(input.status.servers ?? [])
-        .filter((s) => s.vmid)
-        .map((s) => `${s.name} (CT ${s.vmid} on ${s.node})`),
-      ...(input.spec.realm.manage ? [`realm ${input.spec.realm.name}`] : []),
-    ];
-    return finish({
-      action: { kind: "RemoveFinalizer" },
-      status: base,
-      assessment: deleting({ reason: "Retained", message: "deletionPolicy Retain" }),
-      events: [
-        {
-          type: "Normal",
-          reason: "Retained",
-          action: "RemoveFinalizer",
-          note: `deletionPolicy Retain: left in Proxmox: ${kept.length ? kept.join(", ") : "nothing was made"}, and the nodes' DNS as it is`,
-        },
-      ],
-      requeueAfterMs: 1,
-      explanation: "next: remove the finalizer, because deletionPolicy Retain keeps everything in Proxmox",
-    });
-  }
-  const problem = input.observed.secrets.ok
-    ? input.observed.proxmox.ok
-      ? undefined
-      : input.observed.proxmox.problem
-    : input.observed.secrets.problem;
-  if (problem) {
-    const why = {
-      reason: "DeletionBlocked",
-      message: `cannot clean up before deletion: ${problem.message}; to delete the LdapPair and leave Proxmox as it is, annotate it with ${DROP_FINALIZER_ANNOTATION}=true`,
-    };
-    return finish({
-      status: base,
-      assessment: problem.transient ? deleting(why) : { ready: undefined, stalled: why },
-      events: newProblemEvent(input, why),
-      requeueAfterMs: problem.transient ? t.problemRetryMs : t.stalledRetryMs,
-      explanation: `waiting: ${why.message}`,
-    });
-  }
-  return deletionStep(input, t, base);
-}
-
-function deletionStep(input: PlanInput, t: PlanTimings, base: PlannedStatus): Plan {
-  const ctx = context(input, t, input.desired ?? emptyDesired(input), base);
-  const status = ctx.draft;
-  const step = (action: Action | undefined, why: string, requeueAfterMs: number, effect?: Effect): Plan => {
-    effect?.(status);
-    return finish({
-      ...(action ? { action } : {}),
-      status,
-      assessment: {
-        ready: undefined,
-        progressing: {
-          reason: "Deleting",
-          message: action ? `${describeAction(action)} before deletion` : why,
-        },
-      },
-      events: [
-        ...ctx.events,
-        ...(action
-          ? [
-              {
-                type: "Normal" as const,
-                reason: "CleaningUp",
-                action: action.kind,
-                note: `${capitalize(describeAction(action))} before deletion`,
-              },
-            ]
-          : []),
-      ],
-      requeueAfterMs,
-      explanation: action
-        ? `next: ${describeAction(action)}, because the LdapPair is deleted with deletionPolicy Delete`
-        : why,
-    });
-  };
-  const taskWait = taskDecision(ctx);
-  if (taskWait?.kind === "wait") return step(undefined, taskWait.why, taskWait.retryMs);
-  for (const server of input.observed.servers)
-    for (const c of server.containers) {
-      if (c.lock) return step(undefined, `waiting: CT ${c.vmid} is locked (${c.lock})`, t.taskPollMs);
-      if (c.status === "running")
-        return step(
-          {
-            kind: "StopContainer",
-            server: server.name,
-            node: c.node,
-            vmid: c.vmid,
-            timeoutSeconds: t.stopTimeoutSeconds,
-          },
-          "",
-          t.taskPollMs,
-        );
-      return step(
-        { kind: "DeleteContainer", server: server.name, node: c.node, vmid: c.vmid },
-        "",
-        t.taskPollMs,
-      );
-    }
-  const elsewhere = input.observed.imagesInUseElsewhere;
-  for (const image of status.images ?? []) {
-    const listed = input.observed.images[image.node]?.includes(image.volid);
-    if (listed && elsewhere && !elsewhere.includes(image.volid))
-      return step(
-        { kind: "DeleteImage", node: image.node, storage: image.volid.split(":")[0]!, volid: image.volid },
-        "",
-        t.taskPollMs,
-      );
-  }
-  const realm = input.observed.realm;
-  if (input.spec.realm.manage && realm?.config) {
-    const manager = realm.managedBy ?? realmManagerOf(realm.config["comment"]);
-    if (manager === input.meta.uid.toLowerCase() && realmOrigin(realm.config["comment"]) === "created")
-      return step({ kind: "DeleteRealm", name: input.spec.realm.name }, "", 1);
-  }
-  for (const record of status.nodeDns ?? []) {
-    const current = input.observed.nodeDns[record.node];
-    if (!current) continue;
-    if (!nodeDnsEqual(current, record.previous))
-      return step(
-        { kind: "SetNodeDns", node: record.node, dns: restoreDns(record.previous, current) },
-        "",
-        1,
-      );
-    return step(
-      undefined,
-      `the DNS of node ${record.node} is restored`,
-      1,
-      (s) => (s.nodeDns = (s.nodeDns ?? []).filter((r) => r.node !== record.node)),
-    );
-  }
-  // A volume no longer listed on a listed node is gone; the others stay (in use elsewhere, or not listed).
-  const kept = (status.images ?? []).filter((i) => input.observed.images[i.node]?.includes(i.volid) ?? true);
-  status.images = kept;
-  const left = kept.map((i) => i.volid);
-  return finish({
-    action: { kind: "RemoveFinalizer" },
-    status,
-    assessment: { ready: undefined, progressing: { reason: "Deleting", message: "cleaned up" } },
-    events: [
-      ...ctx.events,
-      {
-        type: "Normal",
-        reason: "CleanedUp",
-        action: "RemoveFinalizer",
-        note: `containers, realm and node DNS cleaned up${left.length ? `; image volumes kept (in use or not listed): ${left.join(", ")}` : ""}`,
-      },
-    ],
-    requeueAfterMs: 1,
-    explanation: "next: remove the finalizer, because nothing of this LdapPair is left in Proxmox",
-  });
-}
-
-function restoreDns(previous: NodeDns, current: NodeDns): NodeDns & { search: string } {
-  const search = previous.search || current.search || "";
-  return { ...previous, search };
-}
-
-/** Deletion of a pair whose Secret is gone still knows its servers' names from the spec. */
-function emptyDesired(input: PlanInput): DesiredPair {
-  return {
-    servers: [],
-    imageStorage: input.spec.proxmox.imageStorage,
-    rootStorage: input.spec.proxmox.rootStorage,
-    baseDn: "",
-  };
 }

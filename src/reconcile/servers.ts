@@ -13,8 +13,14 @@ export interface ServerView {
   before?: ServerStatus;
   foreign: readonly ForeignContainer[];
   addressTaken?: ObservedServer["addressTaken"];
-  /** The container the pair keeps for this server. */
+  /** The container the pair keeps for this server: during a swap, the one that runs (else the new one). */
   main?: ObservedContainer;
+  /**
+   * CreateThenSwap under way: exactly two containers of ours, one built for
+   * the desired configuration (next), one not (old). Told apart by their build
+   * tags, so the duplicate rule leaves them alone.
+   */
+  swap?: SwapPair;
   /** Further containers of ours for this server: a fault to repair. */
   extras: readonly ObservedContainer[];
   running: boolean;
@@ -30,6 +36,34 @@ export interface ServerView {
   runningSince?: Date;
   /** Why it is not healthy: the failed probe step and reason, or what is missing. */
   problem?: string;
+}
+
+export interface SwapPair {
+  old: ObservedContainer;
+  next: ObservedContainer;
+}
+
+/** Built for the desired server: the rebuild inputs (build tag) and the node match. */
+export function builtFor(c: ObservedContainer, desired: DesiredServer): boolean {
+  if (c.node !== desired.node) return false;
+  return c.buildHash !== undefined ? c.buildHash === desired.buildHash : c.configHash === desired.configHash;
+}
+
+/** Two containers of ours, exactly one of them built for the desired server: a swap, not a duplicate. */
+export function swapPair(
+  containers: readonly ObservedContainer[],
+  desired: DesiredServer,
+): SwapPair | undefined {
+  if (containers.length !== 2) return undefined;
+  const [a, b] = containers as [ObservedContainer, ObservedContainer];
+  if (builtFor(a, desired) === builtFor(b, desired)) return undefined;
+  return builtFor(a, desired) ? { old: b, next: a } : { old: a, next: b };
+}
+
+/** The one that serves: the new container once it runs, the old one until then. */
+function swapMain({ old, next }: SwapPair): ObservedContainer {
+  if (next.status === "running" || old.status !== "running") return next;
+  return old;
 }
 
 /**
@@ -50,7 +84,8 @@ export function serverView(
   requiredPasses: number,
 ): ServerView {
   const containers = observed?.containers ?? [];
-  const main = keptContainer(containers, desired);
+  const swap = swapPair(containers, desired);
+  const main = swap ? swapMain(swap) : keptContainer(containers, desired);
   const running = main?.status === "running";
   const probe = running && main?.address ? main.probe : undefined;
   const passing = probe?.healthy === true;
@@ -80,7 +115,8 @@ export function serverView(
     foreign: observed?.foreign ?? [],
     ...(observed?.addressTaken ? { addressTaken: observed.addressTaken } : {}),
     ...(main ? { main } : {}),
-    extras: containers.filter((c) => c !== main),
+    ...(swap ? { swap } : {}),
+    extras: swap ? [] : containers.filter((c) => c !== main),
     running,
     passing,
     passes,

@@ -1,220 +1,82 @@
-// The planner driven to the end against a small model of Proxmox: each
-// action changes the model as Proxmox would (a task ends by the next look),
-// time moves by the plan's requeue, and the status the shell would write is
-// fed back. From nothing the pair reaches Ready; an image change rolls one
-// server at a time, never both down, the second only after the settle time;
-// nothing is created twice. Proves the table converges, not only its rows.
+// The planner driven to the end against a small model of Proxmox
+// (site-model.ts): from nothing to Ready; an image rollout with each strategy,
+// one server at a time, never both down, the second only after the settle
+// time; an env restart in place; a health gate that fails, with and without
+// autoRollback; pause and resume; a restart on request; a new image in the
+// middle of a rollout. The model checks at every step that both servers are
+// never down at once, that no server has two running containers, and that
+// nothing not the pair's is touched. Proves the table converges, not only its rows.
 import { describe, expect, it } from "vitest";
-import type { LdapPairSpec, LdapPairStatus } from "../../src/api/ldappair.js";
-import { encodeProxmoxEnv } from "../../src/gateway/env.js";
+import type { LdapPairSpec, LdapPairStatus, RolloutStrategy } from "../../src/api/ldappair.js";
 import { parseEnv } from "../../src/proxmox/normalize.js";
 import { parseTags } from "../../src/proxmox/tags.js";
-import type {
-  Action,
-  DesiredPair,
-  Observation,
-  ObservedContainer,
-  ObservedServer,
-} from "../../src/reconcile/model.js";
-import { plan, planTaskStarted } from "../../src/reconcile/plan.js";
-import { setConditions } from "../../src/runtime/conditions.js";
-import { DATABASE_OK, FAILING_PROBE, IMAGE_ENV, META, PASSING_PROBE } from "./fixtures.js";
-import { NOW, checkInvariants, desiredOf } from "./plan-world.js";
+import { PAUSED_ANNOTATION, type Action } from "../../src/reconcile/model.js";
+import { IMAGE_ENV, META } from "./fixtures.js";
+import { desiredOf } from "./plan-world.js";
+import { FOREIGN_VMID, Site, drive, expectConverged, type Run } from "./site-model.js";
 import { specWith } from "../support/spec.js";
 
-const BOOT_MS = 3_000;
+const V14 = "ghcr.io/mieweb/ldap-gateway:1.4.0";
+const V15 = "ghcr.io/mieweb/ldap-gateway:1.5.0";
+const V16 = "ghcr.io/mieweb/ldap-gateway:1.6.0";
+const STRATEGIES: RolloutStrategy[] = ["RemoveThenCreate", "CreateThenSwap"];
 
-interface Ct {
-  vmid: number;
-  node: string;
-  status: "running" | "stopped";
-  config: Record<string, string | number>;
-  pendingEnv?: string;
-  startedAt?: number;
+const spec = (strategy: RolloutStrategy, over: Record<string, unknown> = {}, rollout = {}) =>
+  specWith({ rollout: { strategy, ...rollout }, ...over });
+
+/** A pair at Ready on 1.4.0, an hour later (the next sync is not due before the rollout ends). */
+function readyPair(
+  strategy: RolloutStrategy,
+  rollout = {},
+  site = new Site(),
+  over: Record<string, unknown> = {},
+): { site: Site; status: LdapPairStatus } {
+  const first = drive(site, spec(strategy, over, rollout), {});
+  expect(first.ended, site.log.join(", ")).toBe(true);
+  site.now += 3_000_000;
+  site.log = [];
+  return { site, status: first.status };
 }
 
-/** Proxmox as the planner sees it, changed by its actions. */
-class Site {
-  now = NOW.getTime();
-  cts = new Map<number, Ct>();
-  images: Record<string, string[]> = { pve1: [] };
-  realm?: Record<string, string | number>;
-  nextVmid = 101;
-  tasks = new Map<string, { log: string[] }>();
-  log: string[] = [];
+const stalledWith = (reason: string) => (_p: unknown, s: LdapPairStatus) =>
+  s.conditions?.some((c) => c.type === "Stalled" && c.status === "True" && c.reason === reason) === true;
 
-  observe(desired: DesiredPair): Observation {
-    const servers: ObservedServer[] = desired.servers.map((d) => ({
-      name: d.name,
-      foreign: [],
-      containers: [...this.cts.values()]
-        .filter((c) => parseTags(String(c.config["tags"])).servers.includes(d.name))
-        .map((c): ObservedContainer => {
-          const tags = parseTags(String(c.config["tags"]));
-          const booted = c.status === "running" && this.now - c.startedAt! >= BOOT_MS;
-          return {
-            vmid: c.vmid,
-            node: c.node,
-            status: c.status,
-            configHash: tags.configHashes[0]!,
-            buildHash: tags.buildHashes![0]!,
-            config: { ...c.config, digest: `d${c.vmid}` },
-            pending: c.pendingEnv ? { env: c.pendingEnv } : {},
-            ...(c.status === "running"
-              ? { uptimeSeconds: Math.floor((this.now - c.startedAt!) / 1000), address: `10.0.0.${c.vmid}` }
-              : {}),
-            ...(c.status === "running" ? { probe: booted ? PASSING_PROBE : FAILING_PROBE } : {}),
-          };
-        }),
-    }));
-    return {
-      secrets: { ok: true },
-      proxmox: { ok: true, release: "9.1" },
-      servers,
-      images: this.images,
-      realm: this.realm ? { config: this.realm, digest: "r" } : {},
-      nodeDns: {},
-      database: DATABASE_OK,
-    };
-  }
-
-  /** Does what Proxmox does; returns a UPID for a task (which has ended by the next look). */
-  act(a: Action): string | undefined {
-    this.log.push(a.kind + ("server" in a ? ` ${a.server}` : ""));
-    const upid = `UPID:pve1:00000001:00000001:${(this.log.length + 0x10000000).toString(16)}:x:${this.log.length}:root@pam!op:`;
-    switch (a.kind) {
-      case "PullImage":
-        this.images[a.node] = [...(this.images[a.node] ?? []), a.volid];
-        break;
-      case "CreateContainer": {
-        const vmid = this.nextVmid++;
-        const { ostemplate, unprivileged: _u, ...params } = a.params;
-        expect(this.images[a.node]).toContain(ostemplate);
-        this.cts.set(vmid, {
-          vmid,
-          node: a.node,
-          status: "stopped",
-          config: { ...(params as Record<string, string | number>), env: encodeProxmoxEnv(IMAGE_ENV) },
-        });
-        break;
-      }
-      case "ConfigureEnv": {
-        const ct = this.cts.get(a.vmid)!;
-        if (ct.status === "running") ct.pendingEnv = a.env;
-        else ct.config["env"] = a.env;
-        break;
-      }
-      case "UpdateInPlace":
-        Object.assign(this.cts.get(a.vmid)!.config, a.set);
-        break;
-      case "StartContainer": {
-        const ct = this.cts.get(a.vmid)!;
-        expect(ct.status).toBe("stopped");
-        ct.status = "running";
-        ct.startedAt = this.now;
-        // Pending changes apply at the start.
-        if (ct.pendingEnv) ct.config["env"] = ct.pendingEnv;
-        ct.pendingEnv = undefined;
-        break;
-      }
-      case "StopContainer":
-        this.cts.get(a.vmid)!.status = "stopped";
-        break;
-      case "DeleteContainer":
-        expect(this.cts.get(a.vmid)!.status).toBe("stopped");
-        this.cts.delete(a.vmid);
-        break;
-      case "CreateRealm": {
-        const { realm: _r, ...config } = a.params;
-        this.realm = config;
-        break;
-      }
-      case "UpdateRealm":
-        this.realm = { ...this.realm, ...a.set };
-        break;
-      case "SyncRealm":
-        this.tasks.set(upid, { log: ["adding user 'alice@ldap'", "adding group 'devs-ldap' (1 member)"] });
-        break;
-      default:
-        throw new Error(`unexpected ${a.kind}`);
-    }
-    return [
-      "PullImage",
-      "CreateContainer",
-      "StartContainer",
-      "StopContainer",
-      "DeleteContainer",
-      "SyncRealm",
-    ].includes(a.kind)
-      ? upid
-      : undefined;
-  }
-
-  /** Servers answering clients now: running and booted. */
-  serving(): number {
-    return [...this.cts.values()].filter((c) => c.status === "running" && this.now - c.startedAt! >= BOOT_MS)
-      .length;
-  }
-}
-
-interface Run {
-  status: LdapPairStatus;
-  ready: boolean;
-  steps: number;
-  /** Clock times a server stopped serving, by server name. */
-  downs: { server: string; at: number }[];
-  minServingAfterReady: number;
-}
-
-function drive(site: Site, spec: LdapPairSpec, status: LdapPairStatus, maxSteps = 200): Run {
-  const desired = desiredOf(spec);
-  const downs: Run["downs"] = [];
-  let wasReady = false;
-  let minServing = 2;
-  for (let step = 1; step <= maxSteps; step++) {
-    const observed = site.observe(desired);
-    const task = status.task
-      ? {
-          ...observed,
-          task: {
-            upid: status.task.upid,
-            state: "ok" as const,
-            exitStatus: "OK",
-            ...(site.tasks.get(status.task.upid) ?? {}),
-          },
-        }
-      : observed;
-    const input = { now: new Date(site.now), meta: META, spec, status, observed: task, desired };
-    const p = plan(input);
-    checkInvariants(input, p);
-    const conditions = setConditions(status.conditions ?? [], p.conditions, 1, input.now);
-    let next: LdapPairStatus = { ...JSON.parse(JSON.stringify(p.status)), conditions, observedGeneration: 1 };
-    if (p.action) {
-      if (p.action.kind === "StopContainer") downs.push({ server: p.action.server, at: site.now });
-      const upid = site.act(p.action);
-      if (upid)
-        next = {
-          ...JSON.parse(JSON.stringify(planTaskStarted(input, p, upid))),
-          conditions,
-          observedGeneration: 1,
-        };
-    }
-    status = next;
-    const ready = conditions.find((c) => c.type === "Ready")?.status === "True";
-    if (wasReady) minServing = Math.min(minServing, site.serving());
-    if (ready && !p.action && !status.task)
-      return { status, ready, steps: step, downs, minServingAfterReady: minServing };
-    wasReady ||= ready;
-    site.now += Math.min(p.requeueAfterMs, 30_000);
-  }
-  return { status, ready: false, steps: maxSteps, downs, minServingAfterReady: minServing };
-}
+const ROLLOUT_LOG: Record<RolloutStrategy, string[]> = {
+  RemoveThenCreate: [
+    "PullImage",
+    "StopContainer ldap1",
+    "DeleteContainer ldap1",
+    "CreateContainer ldap1",
+    "ConfigureEnv ldap1",
+    "StartContainer ldap1",
+    "StopContainer ldap2",
+    "DeleteContainer ldap2",
+    "CreateContainer ldap2",
+    "ConfigureEnv ldap2",
+    "StartContainer ldap2",
+    "SyncRealm",
+  ],
+  CreateThenSwap: [
+    "PullImage",
+    "CreateContainer ldap1",
+    "ConfigureEnv ldap1",
+    "CreateContainer ldap2",
+    "ConfigureEnv ldap2",
+    "StopContainer ldap1",
+    "StartContainer ldap1",
+    "DeleteContainer ldap1",
+    "StopContainer ldap2",
+    "StartContainer ldap2",
+    "DeleteContainer ldap2",
+    "SyncRealm",
+  ],
+};
 
 describe("the planner driven to the end", () => {
   it("provisions a pair from nothing to Ready, each thing once", () => {
     const site = new Site();
     const result = drive(site, specWith(), {});
-    expect(result.ready, site.log.join(", ")).toBe(true);
+    expect(result.ended, site.log.join(", ")).toBe(true);
     expect(site.log.filter((a) => a === "PullImage")).toHaveLength(1);
     expect(site.log.filter((a) => a.startsWith("CreateContainer"))).toEqual([
       "CreateContainer ldap1",
@@ -222,7 +84,7 @@ describe("the planner driven to the end", () => {
     ]);
     expect(site.log.filter((a) => a === "CreateRealm")).toHaveLength(1);
     expect(site.log.at(-1)).toBe("SyncRealm");
-    expect(site.cts.size).toBe(2);
+    expectConverged(site, specWith());
     const env = parseEnv(String(site.cts.get(101)!.config["env"]));
     expect(env.get("LDAP_COMMON_NAME")).toBe("ldap1");
     expect(env.get("PATH")).toBe(IMAGE_ENV[0]![1]);
@@ -230,67 +92,382 @@ describe("the planner driven to the end", () => {
     expect(result.status.phase).toBe("Ready");
   });
 
-  it("rolls a new image one server at a time: never both down, the second after the settle time", () => {
-    const site = new Site();
-    const first = drive(site, specWith(), {});
-    expect(first.ready).toBe(true);
-    site.now += 3_600_000;
-    site.log = [];
-    const result = drive(site, specWith({ image: "ghcr.io/mieweb/ldap-gateway:1.5.0" }), first.status);
-    expect(result.ready, site.log.join(", ")).toBe(true);
-    expect(site.log).toEqual([
-      "PullImage",
-      "StopContainer ldap1",
-      "DeleteContainer ldap1",
-      "CreateContainer ldap1",
-      "ConfigureEnv ldap1",
-      "StartContainer ldap1",
-      "StopContainer ldap2",
-      "DeleteContainer ldap2",
-      "CreateContainer ldap2",
-      "ConfigureEnv ldap2",
-      "StartContainer ldap2",
-      "SyncRealm",
-    ]);
+  it("changes memory in place: no stop at all", () => {
+    const { site, status } = readyPair("RemoveThenCreate");
+    const result = drive(site, spec("RemoveThenCreate", { resources: { memoryMiB: 1024 } }), status);
+    expect(result.ended).toBe(true);
+    expect(site.log).toEqual(["UpdateInPlace ldap1", "UpdateInPlace ldap2"]);
+    expect(result.downs).toEqual([]);
+  });
+});
+
+describe.each(STRATEGIES)("an image rollout with %s", (strategy) => {
+  it("rolls one server at a time: never both down, the second after the settle time, then a sync", () => {
+    const { site, status } = readyPair(strategy);
+    const steps = new Set<string>();
+    const result = drive(site, spec(strategy, { image: V15 }), status, {
+      onPlan: (p) => {
+        if (p.status.rollout?.step) steps.add(`${p.status.rollout.server} ${p.status.rollout.step}`);
+      },
+    });
+    expect(result.ended, site.log.join(", ")).toBe(true);
+    expect(site.log).toEqual(ROLLOUT_LOG[strategy]);
+    expect(site.failedTasks).toEqual([]);
     expect(result.downs.map((d) => d.server)).toEqual(["ldap1", "ldap2"]);
     expect(result.downs[1]!.at - result.downs[0]!.at).toBeGreaterThanOrEqual(45_000);
-    expect(result.minServingAfterReady).toBeGreaterThanOrEqual(1);
+    expectConverged(site, spec(strategy, { image: V15 }));
     expect(result.status.realm?.lastSyncReason).toBe("ServerRebuilt");
     expect(result.status.rollout).toBeUndefined();
+    expect(result.status.servers!.map((s) => s.image)).toEqual([V15, V15]);
+    // The progress kubectl shows: each server's steps, then the sync.
+    expect(steps).toEqual(expect.objectContaining({}));
+    for (const step of [
+      "ldap1 Preflight",
+      "ldap1 Stop",
+      "ldap1 Verify",
+      "ldap2 WaitingForPeer",
+      "ldap2 RealmSync",
+    ])
+      expect([...steps]).toContain(step);
+    const rolling = result.plans.filter((p) => p.status.rollout?.server);
+    expect(
+      rolling.every((p) => p.status.rollout!.targetImage === V15 && p.status.rollout!.strategy === strategy),
+    ).toBe(true);
+    expect(rolling.find((p) => p.status.rollout!.server === "ldap1")!.status.rollout!.previousImage).toBe(
+      V14,
+    );
   });
 
-  it("restarts for an env change, one server at a time, and records the new hash in the tags", () => {
-    const site = new Site();
-    const first = drive(site, specWith(), {});
-    site.now += 600_000; // within the sync interval: no periodic sync in the way
-    site.log = [];
-    const spec = specWith({ extraEnv: [{ name: "LOG_LEVEL", value: "debug" }] });
-    const result = drive(site, spec, first.status);
-    expect(result.ready, site.log.join(", ")).toBe(true);
+  it("keeps the old container stopped until the new one passes (CreateThenSwap), or rebuilds in place", () => {
+    const { site, status } = readyPair(strategy);
+    let sawOldKept = false;
+    drive(site, spec(strategy, { image: V15 }), status, {
+      onPlan: () => {
+        const ldap1 = site.layout()["ldap1"] ?? [];
+        if (
+          ldap1.length === 2 &&
+          ldap1.some(([, , s]) => s === "running") &&
+          ldap1.some(([, , s]) => s === "stopped")
+        )
+          sawOldKept ||= ldap1.find(([, , s]) => s === "stopped")![1].endsWith("1.4.0.tar");
+      },
+    });
+    expect(sawOldKept).toBe(strategy === "CreateThenSwap");
+  });
+
+  it("restarts for an env change in place, one server at a time, and records the new hash in the tags", () => {
+    const { site, status } = readyPair(strategy);
+    site.now -= 2_400_000; // within the sync interval: no periodic sync in the way
+    const changed = spec(strategy, { extraEnv: [{ name: "LOG_LEVEL", value: "debug" }] });
+    const result = drive(site, changed, status);
+    expect(result.ended, site.log.join(", ")).toBe(true);
     expect(site.log).toEqual([
       "ConfigureEnv ldap1",
+      "ConfigureEnv ldap2",
       "StopContainer ldap1",
       "StartContainer ldap1",
       "UpdateInPlace ldap1",
-      "ConfigureEnv ldap2",
       "StopContainer ldap2",
       "StartContainer ldap2",
       "UpdateInPlace ldap2",
     ]);
     expect(result.downs[1]!.at - result.downs[0]!.at).toBeGreaterThanOrEqual(45_000);
-    const desired = desiredOf(spec);
-    expect(parseTags(String(site.cts.get(101)!.config["tags"])).configHashes).toEqual([
-      desired.servers[0]!.configHash,
-    ]);
+    expectConverged(site, changed);
+    expect([...site.cts.keys()].filter((v) => v !== FOREIGN_VMID)).toEqual([101, 102]);
   });
 
-  it("changes memory in place: no stop at all", () => {
+  it("halts on a health gate that never passes: the peer untouched and serving, Stalled, Degraded", () => {
+    const { site, status } = readyPair(strategy);
+    const ldap2 = { ...site.cts.get(102)! };
+    site.badImages.add("local:vztmpl/ldap-gateway_1.5.0.tar");
+    const result = drive(site, spec(strategy, { image: V15 }), status, {
+      until: stalledWith("HealthGateFailed"),
+    });
+    expect(result.ended, site.log.join(", ")).toBe(true);
+    expect(result.status.phase).toBe("Degraded");
+    const stalled = result.status.conditions!.find((c) => c.type === "Stalled")!;
+    expect(stalled.message).toMatch(
+      /ldap1 failed its health gate on ghcr.io\/mieweb\/ldap-gateway:1.5.0.*step connect/,
+    );
+    expect(stalled.message).toMatch(/ldap2 is untouched and serves ghcr.io\/mieweb\/ldap-gateway:1.4.0/);
+    expect(
+      result.plans.flatMap((p) => p.events).filter((e) => e.reason === "HealthGateFailed")[0]?.type,
+    ).toBe("Warning");
+    expect(result.status.rollout?.failure).toMatchObject({
+      server: "ldap1",
+      image: V15,
+      failedStep: "connect",
+    });
+    // More looks change nothing: the rollout holds.
+    const log = [...site.log];
+    const held = drive(site, spec(strategy, { image: V15 }), result.status, {
+      maxSteps: 20,
+      until: () => false,
+    });
+    expect(site.log).toEqual(log);
+    expect(held.plans.every((p) => p.action === undefined)).toBe(true);
+    expect(site.cts.get(102)).toEqual(ldap2);
+    expect(site.serving()).toEqual(["ldap2"]);
+    // A fixed image goes on from there.
+    const fixed = drive(site, spec(strategy, { image: V16 }), held.status);
+    expect(fixed.ended, site.log.join(", ")).toBe(true);
+    expectConverged(site, spec(strategy, { image: V16 }));
+  });
+
+  it("rolls back with autoRollback, and says so and to what", () => {
+    const { site, status } = readyPair(strategy, { autoRollback: true });
+    const ldap2 = { ...site.cts.get(102)! };
+    site.badImages.add("local:vztmpl/ldap-gateway_1.5.0.tar");
+    const rolled = spec(strategy, { image: V15 }, { autoRollback: true });
+    const result = drive(site, rolled, status, { until: stalledWith("RolledBack") });
+    expect(result.ended, site.log.join(", ")).toBe(true);
+    expect(result.status.rollout?.failure?.rollback).toMatchObject({ state: "RolledBack", image: V14 });
+    expect(result.status.conditions!.find((c) => c.type === "Ready")!.message).toMatch(
+      /ldap1 failed its health gate on .*1\.5\.0.* and was rolled back to .*1\.4\.0/,
+    );
+    expect(result.status.phase).toBe("Degraded");
+    const events = result.plans.flatMap((p) => p.events.map((e) => e.reason));
+    expect(events).toEqual(expect.arrayContaining(["HealthGateFailed", "RollingBack", "RolledBack"]));
+    // More looks: the rollout holds; ldap2's new container from the preflight, never started, goes.
+    const held = drive(site, rolled, result.status, { maxSteps: 30, until: () => false });
+    expect(held.plans.slice(-10).every((p) => p.action === undefined)).toBe(true);
+    expect(site.cts.get(102)).toEqual(ldap2);
+    expect(site.layout()).toEqual({
+      ldap1: [
+        [
+          strategy === "CreateThenSwap" ? 101 : expect.any(Number),
+          "local:vztmpl/ldap-gateway_1.4.0.tar",
+          "running",
+        ],
+      ],
+      ldap2: [[102, "local:vztmpl/ldap-gateway_1.4.0.tar", "running"]],
+    });
+    expect(held.status.phase).toBe("Degraded");
+    expect(site.serving().sort()).toEqual(["ldap1", "ldap2"]);
+    const start = site.log.lastIndexOf("StartContainer ldap1");
+    if (strategy === "CreateThenSwap")
+      // One start of the kept old container: the one that failed is stopped first, deleted after.
+      expect(site.log.slice(start - 1, start + 2)).toEqual([
+        "StopContainer ldap1",
+        "StartContainer ldap1",
+        "DeleteContainer ldap1",
+      ]);
+    // A rebuild from the previous image: stop, delete, create, configure, start.
+    else
+      expect(site.log.slice(start - 4, start + 1)).toEqual([
+        "StopContainer ldap1",
+        "DeleteContainer ldap1",
+        "CreateContainer ldap1",
+        "ConfigureEnv ldap1",
+        "StartContainer ldap1",
+      ]);
+  });
+
+  it("pauses between steps, never in the middle of one, and resumes from the same step", () => {
+    const { site, status } = readyPair(strategy);
+    const target = spec(strategy, { image: V15 });
+    // Paused once ldap1 has gone down: ldap1 comes back, ldap2 is not touched.
+    const toPause = drive(site, target, status, {
+      until: (p) => p.action?.kind === "StopContainer" && p.action.server === "ldap1",
+    });
+    const paused = { ...target, rollout: { ...target.rollout, paused: true } };
+    const ldap2 = { ...site.cts.get(102)! };
+    const held = drive(site, paused, toPause.status, { maxSteps: 60, until: () => false });
+    expect(site.cts.get(102)).toEqual(ldap2);
+    expect(site.serving().sort()).toEqual(["ldap1", "ldap2"]);
+    expect(held.status.phase).toBe("Paused");
+    expect(held.status.conditions!.find((c) => c.type === "Stalled")!.status).toBe("False");
+    expect(held.status.rollout).toMatchObject({ server: "ldap2", step: "Paused" });
+    // The annotation holds it the same way.
+    const annotated = drive(site, target, held.status, {
+      maxSteps: 10,
+      until: () => false,
+      metaAt: () => ({ ...META, annotations: { [PAUSED_ANNOTATION]: "true" } }),
+    });
+    expect(site.cts.get(102)).toEqual(ldap2);
+    const resumed = drive(site, target, annotated.status);
+    expect(resumed.ended, site.log.join(", ")).toBe(true);
+    expectConverged(site, target);
+    expect(site.log.filter((a) => a === "StopContainer ldap2")).toHaveLength(1);
+  });
+
+  it("restarts on request: rollout.restartedAt rebuilds both through the gates, a pinned tag not pulled again", () => {
+    const { site, status } = readyPair(strategy);
+    const restarted = spec(strategy, {}, { restartedAt: "2026-12-02T08:00:00Z" });
+    const result = drive(site, restarted, status);
+    expect(result.ended, site.log.join(", ")).toBe(true);
+    expect(site.log).not.toContain("PullImage");
+    expect(result.downs.map((d) => d.server)).toEqual(["ldap1", "ldap2"]);
+    expect(result.downs[1]!.at - result.downs[0]!.at).toBeGreaterThanOrEqual(45_000);
+    expectConverged(site, restarted);
+    expect([...site.cts.keys()]).not.toContain(101);
+  });
+
+  it("restarts a mutable tag by pulling it again under a new volume name", () => {
+    const latest = "ghcr.io/mieweb/ldap-gateway:latest";
     const site = new Site();
-    const first = drive(site, specWith(), {});
+    const first = drive(site, spec(strategy, { image: latest }), {});
+    site.now += 3_000_000;
     site.log = [];
-    const result = drive(site, specWith({ resources: { memoryMiB: 1024 } }), first.status);
-    expect(result.ready).toBe(true);
-    expect(site.log).toEqual(["UpdateInPlace ldap1", "UpdateInPlace ldap2"]);
-    expect(result.downs).toEqual([]);
+    const restarted = spec(strategy, { image: latest }, { restartedAt: "2026-12-02T08:00:00Z" });
+    const result = drive(site, restarted, first.status);
+    expect(result.ended, site.log.join(", ")).toBe(true);
+    expect(site.log.filter((a) => a === "PullImage")).toHaveLength(1);
+    expect(site.images["pve1"]).toEqual([
+      "local:vztmpl/ldap-gateway_latest.tar",
+      "local:vztmpl/ldap-gateway_latest-r20261202T080000Z.tar",
+    ]);
+    expect(site.failedTasks).toEqual([]);
+    expectConverged(site, restarted);
+  });
+
+  it("takes a new image in the middle of a rollout: finishes the step, then converges on the newest", () => {
+    const { site, status } = readyPair(strategy);
+    let changedAt: number | undefined;
+    const result = drive(site, spec(strategy, { image: V15 }), status, {
+      // ldap1 is verified on 1.5.0 (the intermediate version) when 1.6.0 comes.
+      specAt: (step) => {
+        const ldap1 = site.layout()["ldap1"] ?? [];
+        const on15 = ldap1.some(
+          ([vmid, volid]) => volid.endsWith("1.5.0.tar") && site.healthy(site.cts.get(vmid)!),
+        );
+        if (
+          changedAt === undefined &&
+          on15 &&
+          site.now - site.cts.get(ldap1.find(([, v]) => v.endsWith("1.5.0.tar"))![0])!.startedAt! > 10_000
+        )
+          changedAt = step;
+        return spec(strategy, { image: changedAt !== undefined ? V16 : V15 });
+      },
+    });
+    expect(changedAt).toBeDefined();
+    expect(result.ended, site.log.join(", ")).toBe(true);
+    expectConverged(site, spec(strategy, { image: V16 }));
+    // ldap1 was rolled twice (1.5.0, then 1.6.0), ldap2 once, straight to 1.6.0.
+    expect(result.downs.map((d) => d.server)).toEqual(["ldap1", "ldap1", "ldap2"]);
+    expect(site.failedTasks).toEqual([]);
+  });
+
+  it("takes a new image while a server is down: that server is built on the newest, never both down", () => {
+    const { site, status } = readyPair(strategy);
+    let stopped = false;
+    const result = drive(site, spec(strategy, { image: V15 }), status, {
+      specAt: () => spec(strategy, { image: stopped ? V16 : V15 }),
+      onPlan: (p) => void (stopped ||= p.action?.kind === "StopContainer"),
+    });
+    expect(result.ended, site.log.join(", ")).toBe(true);
+    expectConverged(site, spec(strategy, { image: V16 }));
+    expect(result.downs.map((d) => d.server)).toEqual(["ldap1", "ldap2"]);
   });
 });
+
+describe.each(STRATEGIES)(
+  "preflight with %s: a broken configuration never takes a working server down",
+  (strategy) => {
+    const twoNodes = {
+      servers: [
+        { name: "ldap1", node: "pve1" },
+        { name: "ldap2", node: "pve2" },
+      ],
+    };
+    const faults: Record<string, (a: Action) => string | undefined> = {
+      "the new image cannot be pulled on ldap2's node": (a) =>
+        a.kind === "PullImage" && a.node === "pve2" && a.volid.includes("1.5.0")
+          ? "manifest unknown"
+          : undefined,
+      "Proxmox refuses ldap2's new container (CreateThenSwap makes it first)": (a) =>
+        a.kind === "CreateContainer" && a.server === "ldap2" && String(a.params.ostemplate).includes("1.5.0")
+          ? "unable to create CT: storage full"
+          : undefined,
+    };
+    it.each(Object.keys(faults))("%s", (name) => {
+      const site = new Site({ failTask: faults[name] });
+      const { status } = readyPair(strategy, {}, site, twoNodes);
+      expect(site.layout()["ldap2"]![0]![0]).toBe(102);
+      const result = drive(site, spec(strategy, { image: V15, ...twoNodes }), status, {
+        maxSteps: 120,
+        until: () => false,
+      });
+      const pullOnly = name.startsWith("the new image");
+      if (!pullOnly && strategy === "RemoveThenCreate") {
+        // RemoveThenCreate makes no container before one goes down: the refusal is met when ldap2's turn comes.
+        expect(result.downs.map((d) => d.server)[0]).toBe("ldap1");
+        return;
+      }
+      expect(result.downs, site.log.join(", ")).toEqual([]);
+      expect(site.serving().sort()).toEqual(["ldap1", "ldap2"]);
+      const last = result.plans.at(-1)!;
+      expect(last.status.rollout).toMatchObject({ server: "ldap1", step: "Preflight" });
+      expect(last.conditions.find((c) => c.type === "Stalled")).toMatchObject({ status: "True" });
+    });
+  },
+);
+
+describe.each(STRATEGIES)(
+  "killed at any moment (%s): the next operator finishes from what Proxmox shows",
+  (strategy) => {
+    // The clean rollout, with tasks that run across a look: how many plans it takes.
+    const clean = (): Run => {
+      const { site, status } = readyPair(strategy, {}, new Site({ taskMs: 1_500 }));
+      return drive(site, spec(strategy, { image: V15 }), status);
+    };
+    const steps = clean().steps;
+
+    it.each(Array.from({ length: steps }, (_, i) => i + 1))("the status write of step %i lost", (lost) => {
+      const { site, status } = readyPair(strategy, {}, new Site({ taskMs: 1_500 }));
+      const target = spec(strategy, { image: V15 });
+      const result = drive(site, target, status, { loseWriteAt: lost });
+      expect(result.ended, `${site.log.join(", ")}`).toBe(true);
+      expectConverged(site, target);
+      // Nothing skipped: each server was taken down once, for its own rollout.
+      expect(new Set(result.downs.map((d) => d.server))).toEqual(new Set(["ldap1", "ldap2"]));
+      expect(site.log.filter((a) => a.startsWith("CreateContainer"))).toHaveLength(2);
+    });
+
+    // From the last step before the health gate fails to the end of the rollback, each write lost in turn.
+    const failing = () => {
+      const { site, status } = readyPair(strategy, { autoRollback: true }, new Site({ taskMs: 1_500 }));
+      site.badImages.add("local:vztmpl/ldap-gateway_1.5.0.tar");
+      return { site, status, target: spec(strategy, { image: V15 }, { autoRollback: true }) };
+    };
+    const { site: s0, status: st0, target: t0 } = failing();
+    const failed = drive(s0, t0, st0, { until: stalledWith("RolledBack") });
+    const gateStep = failed.plans.findIndex((p) => p.events.some((e) => e.reason === "HealthGateFailed")) + 1;
+    const around = Array.from({ length: failed.steps - gateStep + 2 }, (_, i) => gateStep - 1 + i);
+
+    it.each(around)("a failed health gate, the write of step %i lost: rolled back all the same", (lost) => {
+      const { site, status, target } = failing();
+      const result = drive(site, target, status, { loseWriteAt: lost, until: stalledWith("RolledBack") });
+      expect(result.ended, `${site.log.join(", ")}`).toBe(true);
+      const held = drive(site, target, result.status, { maxSteps: 30, until: () => false });
+      expect(held.plans.slice(-10).every((p) => p.action === undefined)).toBe(true);
+      expect(site.serving().sort()).toEqual(["ldap1", "ldap2"]);
+      expect(site.layout()["ldap2"]).toEqual([[102, "local:vztmpl/ldap-gateway_1.4.0.tar", "running"]]);
+      expect(site.layout()["ldap1"]!.map(([, volid, s]) => [volid, s])).toEqual([
+        ["local:vztmpl/ldap-gateway_1.4.0.tar", "running"],
+      ]);
+      expect(site.touched).not.toContain(FOREIGN_VMID);
+    });
+  },
+);
+
+describe("spec and status as kubectl shows them", () => {
+  it("a rollout in flight is RollingUpdate, with the server and the step", () => {
+    const { site, status } = readyPair("RemoveThenCreate");
+    const result = drive(site, spec("RemoveThenCreate", { image: V15 }), status, {
+      until: (p) => p.action?.kind === "CreateContainer",
+    });
+    expect(result.status.phase).toBe("RollingUpdate");
+    expect(result.status.rollout).toMatchObject({
+      server: "ldap1",
+      step: "Create",
+      previousImage: V14,
+      targetImage: V15,
+    });
+    expect(parseTags(String(site.cts.get(102)!.config["tags"])).configHashes).toEqual([
+      desiredOf(spec("RemoveThenCreate")).servers[1]!.configHash,
+    ]);
+  });
+});
+
+export type { LdapPairSpec };

@@ -45,6 +45,17 @@ function newImage(images?: Record<string, string[]>): World {
   };
   return { ...w, observed, status: old.status };
 }
+/** The SQL URI rotated; the new env already written (pending) on the named servers. */
+function rotatedPending(pendingOn: string[]): World {
+  const w = steadyWorld({}, "postgres://manager:rotated@db.example.com:5432/manager");
+  const old = steady();
+  const servers = old.observed.servers.map((s) => {
+    if (!pendingOn.includes(s.name)) return s;
+    const env = encodeProxmoxEnv([...IMAGE_ENV, ...desiredServer(w, s.name).env]);
+    return { ...s, containers: [{ ...s.containers[0]!, pending: { env } }] };
+  });
+  return { ...w, observed: { ...w.observed, servers } };
+}
 const failing = (c: ObservedContainer, uptimeSeconds = 3600): ObservedContainer => ({
   ...c,
   probe: FAILING_PROBE,
@@ -350,18 +361,16 @@ describe("tiers behind the peer gate", () => {
       { action: { kind: "ConfigureEnv", server: "ldap1", vmid: 101 }, events: ["ConfiguringEnv"] },
     ],
     [
-      "the new env pending on ldap1, peer healthy: stop ldap1 so the start applies it",
-      () => {
-        const w = steadyWorld({}, "postgres://manager:rotated@db.example.com:5432/manager");
-        const old = steady();
-        const pendingEnv = encodeProxmoxEnv([...IMAGE_ENV, ...desiredServer(w, "ldap1").env]);
-        const ldap1 = { ...container(old, "ldap1"), pending: { env: pendingEnv } };
-        return withContainer(
-          { ...w, observed: { ...w.observed, servers: old.observed.servers } },
-          "ldap1",
-          ldap1,
-        );
+      "the new env pending on ldap1, not yet written on ldap2: ldap2's is written first (preflight)",
+      () => rotatedPending(["ldap1"]),
+      {
+        action: { kind: "ConfigureEnv", server: "ldap2" },
+        status: (s) => expect(s.rollout).toMatchObject({ server: "ldap1", step: "Preflight" }),
       },
+    ],
+    [
+      "the new env pending on both, peer healthy: stop ldap1 so the start applies it",
+      () => rotatedPending(["ldap1", "ldap2"]),
       { action: { kind: "StopContainer", server: "ldap1" }, events: ["StoppingForRestart"] },
     ],
     [
