@@ -311,7 +311,7 @@ function driveServer(ctx: Ctx, view: ServerView): Decision {
   if (view.extras.length > 0) return removeExtra(ctx, view, view.extras[0]!);
   const main = view.main;
   if (!main) {
-    if (holder) return haltedPeer(view, holder);
+    if (holder) return haltedPeer(ctx, view, holder);
     if (view.addressTaken) {
       const { address, vmid, node } = view.addressTaken;
       const why = {
@@ -339,7 +339,7 @@ function driveServer(ctx: Ctx, view: ServerView): Decision {
       ctx.t.problemRetryMs,
     );
   const tier = classify({ ...main, config: main.config }, d, view.before?.envKeys);
-  if (holder && (tier.tier === "rebuild" || tier.tier === "restart")) return haltedPeer(view, holder);
+  if (holder && (tier.tier === "rebuild" || tier.tier === "restart")) return haltedPeer(ctx, view, holder);
   if (tier.tier === "rebuild")
     return ctx.input.spec.rollout.strategy === "CreateThenSwap" && !rollingBack(ctx, name)
       ? beginSwap(ctx, view, main, tier)
@@ -787,18 +787,21 @@ function halted(ctx: Ctx, view: ServerView, f: RolloutFailure, nothingToGoBackTo
   return hold(view, { reason: "HealthGateFailed", message }, "HealthGateFailed");
 }
 
-/** Row K7: the rollout holds everywhere while a server's failure stands. */
-function haltedPeer(view: ServerView, f: RolloutFailure): Decision {
+/** Row K7: the rollout holds everywhere while a server's failure stands (Stalled once nothing more is done). */
+function haltedPeer(ctx: Ctx, view: ServerView, f: RolloutFailure): Decision {
   const message = `${view.desired.name} is left as it is: the rollout is halted since ${f.server} failed its health gate on ${f.image}`;
-  return {
-    kind: "blocked",
-    why: `halted: ${message}`,
-    stalled: { reason: f.rollback?.state === "RolledBack" ? "RolledBack" : "HealthGateFailed", message },
-    server: view.desired.name,
-    step: "Halted",
-    rollout: true,
-    phase: "Degraded",
-  };
+  const held = { server: view.desired.name, step: "Halted", rollout: true, phase: "Degraded" as const };
+  if (f.rollback?.state === "RollingBack")
+    return {
+      kind: "wait",
+      why: `waiting: ${message}, while ${f.server} is rolled back`,
+      progress: { reason: "RollingBack", message: `${message}, while ${f.server} is rolled back` },
+      retryMs: ctx.t.gatePollMaxMs,
+      ...held,
+    };
+  const reason =
+    f.rollback?.state === "RolledBack" ? "RolledBack" : f.rollback ? "RollbackFailed" : "HealthGateFailed";
+  return { kind: "blocked", why: `halted: ${message}`, stalled: { reason, message }, ...held };
 }
 
 /**
@@ -809,7 +812,7 @@ function haltedPeer(view: ServerView, f: RolloutFailure): Decision {
  */
 function heldSwap(ctx: Ctx, view: ServerView, { old, next }: SwapPair, f: RolloutFailure): Decision {
   const unused = next.status !== "running" && old.status === "running" && !next.lock;
-  if (f.rollback?.state !== "RolledBack" || !unused) return haltedPeer(view, f);
+  if (f.rollback?.state !== "RolledBack" || !unused) return haltedPeer(ctx, view, f);
   return act(ctx, view, {
     action: { kind: "DeleteContainer", server: view.desired.name, node: next.node, vmid: next.vmid },
     because: `${f.server} was rolled back to ${f.rollback.image}; ${view.desired.name}'s new container CT ${next.vmid} for ${f.image} was never started`,

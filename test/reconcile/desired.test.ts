@@ -2,8 +2,10 @@ import { describe, expect, it } from "vitest";
 import { buildHash, configHash, serverBuild } from "../../src/gateway/config-hash.js";
 import { renderGatewayEnv } from "../../src/gateway/env.js";
 import { parseTags } from "../../src/proxmox/tags.js";
+import { isPinnedTag, restartFilename } from "../../src/proxmox/oci.js";
 import {
   desiredPair,
+  rebasedServer,
   realmManagerOf,
   realmMarker,
   realmOrigin,
@@ -151,6 +153,53 @@ describe("desiredPair", () => {
     expect(result.problem).toMatchObject({ reason, transient: false });
     expect(result.problem.message).toMatch(message);
     expect(result.problem.message).not.toContain("s3cr3t");
+  });
+});
+
+describe("a restart on request (rollout.restartedAt)", () => {
+  const STAMP = "2026-12-02T08:00:00Z";
+  it.each([
+    ["a version", "ghcr.io/mieweb/ldap-gateway:1.4.0", true],
+    ["a v-version", "ghcr.io/mieweb/ldap-gateway:v2", true],
+    ["a pre-release", "ghcr.io/mieweb/ldap-gateway:1.5.0-rc.1", true],
+    ["a commit", "ghcr.io/mieweb/ldap-gateway:3f2b8c1", true],
+    ["a sha- tag", "ghcr.io/mieweb/ldap-gateway:sha-3f2b8c1e9a4d", true],
+    ["latest", "ghcr.io/mieweb/ldap-gateway:latest", false],
+    ["a branch", "ghcr.io/mieweb/ldap-gateway:dev", false],
+    ["a registry port, latest", "registry.local:5000/ldap-gateway:latest", false],
+    ["a registry port, a version", "registry.local:5000/ldap-gateway:1.4.0", true],
+  ])("%s is pinned: %s -> %s", (_what, reference, pinned) => {
+    expect(isPinnedTag(reference)).toBe(pinned);
+  });
+
+  it("pulls a mutable tag again under a name of its own: Proxmox refuses to overwrite a pulled file", () => {
+    const latest = "ghcr.io/mieweb/ldap-gateway:latest";
+    const before = pairOf({ image: latest }).servers[0]!;
+    const after = pairOf({ image: latest, rollout: { restartedAt: STAMP } }).servers[0]!;
+    expect(before.imageVolume).toBe("local:vztmpl/ldap-gateway_latest.tar");
+    expect(after.imageVolume).toBe("local:vztmpl/ldap-gateway_latest-r20261202T080000Z.tar");
+    expect(after.create.ostemplate).toBe(after.imageVolume);
+    expect(after.pull).toEqual({ storage: "local", reference: latest });
+    expect(restartFilename(latest, "2026-12-02T08:00:00.5+02:00")).toBe(
+      "ldap-gateway_latest-r20261202T08000050200",
+    );
+    expect(after.buildHash).not.toBe(before.buildHash);
+  });
+
+  it("keeps the one volume of a pinned tag: the same image whenever it is pulled", () => {
+    const after = pairOf({ rollout: { restartedAt: STAMP } }).servers[0]!;
+    expect(after.imageVolume).toBe("local:vztmpl/ldap-gateway_1.4.0.tar");
+    expect(after.buildHash).not.toBe(pairOf().servers[0]!.buildHash);
+  });
+});
+
+describe("rebasedServer: the same server on the previous image (a rollback's rebuild)", () => {
+  it("is the server the spec with that image renders", () => {
+    const now = pairOf({ image: "ghcr.io/mieweb/ldap-gateway:1.5.0" }).servers[0]!;
+    const before = pairOf().servers[0]!;
+    const { build: _b, ...rebased } = rebasedServer(now, before.image);
+    const { build: _c, ...expected } = before;
+    expect(rebased).toEqual(expected);
   });
 });
 

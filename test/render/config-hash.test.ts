@@ -90,6 +90,15 @@ describe("configHash", () => {
     expect(hashOf(overrides)).not.toBe(hashOf());
   });
 
+  it("changes with rollout.restartedAt, in the build hash too: a restart on request is a new container", () => {
+    const restarted = { rollout: { restartedAt: "2026-12-02T08:00:00Z" } };
+    expect(hashOf(restarted)).not.toBe(hashOf());
+    expect(buildHashOf(restarted)).not.toBe(buildHashOf());
+    expect(buildHashOf({ rollout: { restartedAt: "2026-12-02T08:00:01Z" } })).not.toBe(
+      buildHashOf(restarted),
+    );
+  });
+
   it("changes with the network gateway alone", () => {
     const withGateway = (gateway?: string) => ({
       servers: [

@@ -157,6 +157,12 @@ export const INVALID_SPECS: InvalidCase[] = [
     message: /should match/,
   },
   {
+    title: "a restart stamp that is no timestamp",
+    spec: { ...base(), rollout: { restartedAt: "yesterday" } },
+    field: "spec.rollout.restartedAt",
+    message: /should match/,
+  },
+  {
     title: "non-https Proxmox URL",
     spec: withSpec((s) => (proxmox(s).url = "http://pve.example.com:8006")),
     field: "spec.proxmox.url",

@@ -69,6 +69,14 @@ export const VALID_SPECS: ValidCase[] = [
     },
   },
   {
+    title: "a restart on request, stamped as kubectl rollout restart does, with CreateThenSwap",
+    spec: { ...base(), rollout: { restartedAt: "2026-12-02T08:00:00Z", strategy: "CreateThenSwap" } },
+  },
+  {
+    title: "a restart stamp with fractions and an offset",
+    spec: { ...base(), rollout: { restartedAt: "2026-12-02T08:00:00.123456+02:00", autoRollback: true } },
+  },
+  {
     title: "Secret names and keys with dots",
     spec: {
       ...withProxmox({
