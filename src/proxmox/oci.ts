@@ -47,3 +47,8 @@ export function restartFilename(reference: string, restartedAt: string): string 
   const base = ociFilename(reference).replace(/\.tar$/, "");
   return `${base}-r${restartedAt.replace(/[^0-9TZ]/g, "")}`;
 }
+
+/** A volume restartFilename named: a pull of a mutable tag for one restart, superseded by the next. */
+export function isRestartVolume(volid: string): boolean {
+  return /-r[0-9]{8}T[0-9TZ]+\.tar$/.test(volid);
+}

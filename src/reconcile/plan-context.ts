@@ -11,6 +11,7 @@ import type {
 } from "../api/ldappair.js";
 import { conditionTime, findCondition } from "../runtime/conditions.js";
 import { READY, type Why } from "./conditions.js";
+import { isRestartVolume } from "../proxmox/oci.js";
 import { rebasedServer } from "./desired.js";
 import {
   PAUSED_ANNOTATION,
@@ -135,6 +136,7 @@ export function context(
     ),
   );
   const draft: Draft = { ...base, servers: [...(input.status.servers ?? [])] };
+  forgetRemovedImages(draft, input, desired);
   // A failure recorded for another target no longer holds anything: the spec moved on.
   if (draft.rollout?.failure && !failure) {
     const { failure: _gone, ...rest } = draft.rollout;
@@ -157,6 +159,17 @@ export function context(
   foldTask(ctx);
   ctx.lastDownAt = latest(ctx.views.map((v) => v.lastDownAt));
   return ctx;
+}
+
+/** A restart volume the pair pulled that its node no longer lists was removed: it is forgotten. */
+function forgetRemovedImages(draft: Draft, input: PlanInput, desired: DesiredPair): void {
+  if (input.meta.deleting || !draft.images) return;
+  const wanted = new Set(desired.servers.map((d) => d.imageVolume));
+  const gone = (i: { node: string; volid: string }) =>
+    isRestartVolume(i.volid) &&
+    !wanted.has(i.volid) &&
+    input.observed.images[i.node]?.includes(i.volid) === false;
+  if (draft.images.some(gone)) draft.images = draft.images.filter((i) => !gone(i));
 }
 
 /** The recorded failure, while the spec still asks that server for the configuration it failed on. */

@@ -118,7 +118,8 @@ function readiness(ctx: Ctx, decisions: Decision[]): Why | undefined {
   const allDone = decisions.every(
     (d) =>
       d.kind === "done" ||
-      (d.kind === "act" && d.action.kind === "SyncRealm" && !REQUIRED_SYNCS.has(pending!)),
+      (d.kind === "act" && d.action.kind === "SyncRealm" && !REQUIRED_SYNCS.has(pending!)) ||
+      (d.kind === "act" && d.action.kind === "DeleteImage"),
   );
   if (!allDone) return undefined;
   if (ctx.desired.realm && (ctx.draft.realm?.syncState === "Failed" || !ctx.draft.realm?.lastSyncTime))

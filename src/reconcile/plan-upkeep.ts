@@ -5,6 +5,7 @@
 import type { SyncReason } from "../api/ldappair.js";
 import { durationMs } from "../api/duration.js";
 import { desiredNodeDns, nodeDnsUpdate, realmCreateParams, realmUpdate } from "../proxmox/normalize.js";
+import { isRestartVolume } from "../proxmox/oci.js";
 import { realmManagerOf, realmMarker, realmOrigin } from "./desired.js";
 import { SYNC_NOW_ANNOTATION } from "./model.js";
 import type { Ctx, Decision } from "./plan-context.js";
@@ -170,3 +171,32 @@ const SYNC_BECAUSE: Record<SyncReason, string> = {
   SyncRequested: `the annotation ${SYNC_NOW_ANNOTATION} asks for it`,
   Interval: "spec.realm.syncInterval has passed",
 };
+
+/**
+ * Row O (upkeep): a volume a restart of a mutable tag pulled, once no server
+ * is built from it any more. Each restart pulls a new one; without this they
+ * would pile up on the node (and in status.images) until the pair is deleted.
+ * Versioned volumes stay: other pairs may create from them, and a rollback
+ * needs the previous one.
+ */
+export function imageDecision(ctx: Ctx, servers: readonly Decision[]): Decision {
+  if (servers.some((d) => d.kind !== "done")) return { kind: "done" };
+  const wanted = new Set(ctx.views.map((v) => v.desired.imageVolume));
+  const stale = (ctx.draft.images ?? []).find(
+    (i) =>
+      isRestartVolume(i.volid) &&
+      !wanted.has(i.volid) &&
+      ctx.input.observed.images[i.node]?.includes(i.volid),
+  );
+  if (!stale) return { kind: "done" };
+  return act(ctx, undefined, {
+    action: {
+      kind: "DeleteImage",
+      node: stale.node,
+      storage: stale.volid.split(":")[0]!,
+      volid: stale.volid,
+    },
+    because: "a later restart replaced it and no server is built from it",
+    reason: "RemovingOldImage",
+  });
+}

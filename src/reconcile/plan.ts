@@ -98,6 +98,8 @@
 // |    |                  | sync-now annotation changed, syncInterval passed     | no rollout is under way and the database passes; after |
 // |    |                  |                                                      | the last server of a rollout: step RealmSync, then     |
 // |    |                  |                                                      | Ready (backoff after a failure)                        |
+// | O  | OldRestartImage  | every server in sync; a restart volume it pulled,    | DeleteImage (upkeep: Ready stays)                      |
+// |    |                  | listed, that no server is built from                 | an unlisted one is forgotten                           |
 // | G  | ReadFailed       | a part could not be read (Observation.readProblems)  | none for it: Stalled if permanent (a 403), else wait   |
 // | OK | InSync           | nothing above                                        | none: look again at the next sync or the resync        |
 //
@@ -131,7 +133,13 @@ import {
 import { planDeletion } from "./plan-deletion.js";
 import { conclude, finish } from "./plan-report.js";
 import { act, backoffWait, sinceOf, stopAction, wait } from "./plan-steps.js";
-import { dnsDecision, readProblemDecisions, realmDecision, syncDecision } from "./plan-upkeep.js";
+import {
+  dnsDecision,
+  imageDecision,
+  readProblemDecisions,
+  realmDecision,
+  syncDecision,
+} from "./plan-upkeep.js";
 import type { ServerView, SwapPair } from "./servers.js";
 import { classify, mergedEnv, staleEnvKeys, type TierVerdict } from "./tiers.js";
 
@@ -169,6 +177,7 @@ export function plan(input: PlanInput): Plan {
       realmDecision(ctx),
       dnsDecision(ctx),
       syncDecision(ctx, servers),
+      imageDecision(ctx, servers),
       ...readProblemDecisions(ctx),
     ];
   };
@@ -180,8 +189,10 @@ export function plan(input: PlanInput): Plan {
 
 function isUpkeep(ctx: Ctx): boolean {
   const realm = ctx.draft.realm;
+  const action = ctx.input.status.task?.action;
+  if (action === "DeleteImage") return true;
   return (
-    ctx.input.status.task?.action === "SyncRealm" &&
+    action === "SyncRealm" &&
     realm?.lastSyncTime !== undefined &&
     !REQUIRED_SYNCS.has(realm.pendingSync ?? "Interval")
   );

@@ -319,6 +319,31 @@ describe.each(STRATEGIES)("an image rollout with %s", (strategy) => {
     ]);
     expect(site.failedTasks).toEqual([]);
     expectConverged(site, restarted);
+    // The next restart pulls again; the volume of this one, no longer used, is removed (Ready throughout).
+    site.log = [];
+    const again = spec(strategy, { image: latest }, { restartedAt: "2026-12-03T08:00:00Z" });
+    const second = drive(site, again, result.status, {
+      until: (p, s) =>
+        !p.action &&
+        !s.task &&
+        s.conditions?.find((c) => c.type === "Ready")?.status === "True" &&
+        site.log.includes("DeleteImage"),
+    });
+    expect(second.ended, site.log.join(", ")).toBe(true);
+    expect(site.log.at(-1)).toBe("DeleteImage");
+    const cleanup = second.plans.find((p) => p.action?.kind === "DeleteImage")!;
+    expect(cleanup.action).toMatchObject({ volid: "local:vztmpl/ldap-gateway_latest-r20261202T080000Z.tar" });
+    expect(cleanup.conditions.find((c) => c.type === "Ready")!.status).toBe("True");
+    expect(site.images["pve1"]).toEqual([
+      "local:vztmpl/ldap-gateway_latest.tar",
+      "local:vztmpl/ldap-gateway_latest-r20261203T080000Z.tar",
+    ]);
+    const last = drive(site, again, second.status, { maxSteps: 3, until: () => false });
+    expect(last.status.images!.map((i) => i.volid)).toEqual([
+      "local:vztmpl/ldap-gateway_latest.tar",
+      "local:vztmpl/ldap-gateway_latest-r20261203T080000Z.tar",
+    ]);
+    expect(last.status.phase).toBe("Ready");
   });
 
   it("takes a new image in the middle of a rollout: finishes the step, then converges on the newest", () => {

@@ -234,6 +234,13 @@ export class Site {
           this.cts.delete(a.vmid);
           return undefined;
         });
+      case "DeleteImage":
+        return task(() => {
+          const listed = this.images[a.node] ?? [];
+          if (!listed.includes(a.volid)) return `volume ${a.volid} does not exist`;
+          this.images[a.node] = listed.filter((v) => v !== a.volid);
+          return undefined;
+        });
       case "CreateRealm": {
         const { realm: _r, ...config } = a.params;
         this.realm = config;
