@@ -50,7 +50,10 @@ export function conclude(ctx: Ctx, decisions: Decision[], readinessOf: Decision[
   const events = [...ctx.events, ...(chosen?.event ? [chosen.event] : [])];
   if (stalled && !events.some((e) => e.reason === stalled.reason))
     events.push(...newProblemEvent(ctx.input, stalled));
-  status.phase = phaseOf(ctx, decisions, { ready: ready !== undefined && !stalled, stalled: !!stalled });
+  status.phase = phaseOf(ctx, decisions, status, {
+    ready: ready !== undefined && !stalled,
+    stalled: !!stalled,
+  });
   return finish({
     ...(chosen?.kind === "act" ? { action: chosen.action } : {}),
     status,
@@ -188,13 +191,20 @@ function realmCondition(ctx: Ctx, status: PlannedStatus): Pick<Assessment, "real
   };
 }
 
-function phaseOf(ctx: Ctx, decisions: Decision[], o: { ready: boolean; stalled: boolean }): Phase {
+function phaseOf(
+  ctx: Ctx,
+  decisions: Decision[],
+  status: PlannedStatus,
+  o: { ready: boolean; stalled: boolean },
+): Phase {
   // A failed health gate: the pair serves (the peer untouched), not as the spec asks.
   const forced = decisions.find((d) => "phase" in d && d.phase !== undefined);
   if (forced && "phase" in forced && forced.phase) return forced.phase;
   if (o.stalled) return "Stalled";
   if (o.ready) return "Ready";
-  const rolling = decisions.some((d) => "rollout" in d && d.rollout === true);
+  // A task of the rollout in flight, or the sync after its last server: still rolling.
+  const rolling =
+    decisions.some((d) => "rollout" in d && d.rollout === true) || status.rollout?.server !== undefined;
   if (decisions.some((d) => d.kind === "wait" && d.progress.reason === "RolloutPaused")) return "Paused";
   if (rolling) return "RollingUpdate";
   const everHealthy = ctx.views.some((v) => v.before?.healthySince !== undefined || v.verified);
@@ -277,7 +287,8 @@ function rolloutStatus(
   const failure = ctx.draft.rollout?.failure;
   const withFailure = (r: PlannedStatus["rollout"]) =>
     r || failure ? { ...r, ...(failure ? { failure } : {}) } : undefined;
-  if (ctx.draft.task !== undefined && ctx.input.status.task) return withFailure(taskProgress(ctx, before));
+  // The plan that started the task named its step; it lasts while the task runs.
+  if (ctx.draft.task !== undefined && ctx.input.status.task) return withFailure(before);
   const lead = decisions.find(
     (d): d is Extract<Decision, { kind: "act" | "wait" | "blocked" | "record" }> =>
       d.kind !== "done" &&
@@ -330,25 +341,6 @@ function updatedServers(ctx: Ctx): number {
       v.verified,
   ).length;
 }
-
-/** While a task runs: the progress as it was, its step the task's when it is the lead server's. */
-function taskProgress(ctx: Ctx, before: PlannedStatus["rollout"]): PlannedStatus["rollout"] {
-  const task = ctx.input.status.task!;
-  if (!before?.server || task.server !== before.server) return before;
-  const step = TASK_STEPS[task.action];
-  if (before.step === step || before.step === "Preflight") return before;
-  return { ...before, step, since: ctx.stamp };
-}
-
-const TASK_STEPS: Record<TaskAction, string> = {
-  PullImage: "PullImage",
-  DeleteImage: "RemoveImage",
-  CreateContainer: "Create",
-  StartContainer: "Start",
-  StopContainer: "Stop",
-  DeleteContainer: "Remove",
-  SyncRealm: "RealmSync",
-};
 
 /** After the last server: the realm sync the rebuild owes, then the rollout is over. */
 function afterLastServer(ctx: Ctx, before: PlannedStatus["rollout"]): PlannedStatus["rollout"] {

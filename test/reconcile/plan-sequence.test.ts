@@ -138,6 +138,20 @@ describe.each(STRATEGIES)("an image rollout with %s", (strategy) => {
     );
   });
 
+  it("is RollingUpdate with its server and step throughout, tasks in flight and the last sync included", () => {
+    const { site, status } = readyPair(strategy, {}, new Site({ taskMs: 1_500 }));
+    const result = drive(site, spec(strategy, { image: V15 }), status);
+    expect(result.ended).toBe(true);
+    const during = result.plans.slice(0, -1);
+    expect(during.map((p) => p.status.phase).filter((p) => p !== "RollingUpdate")).toEqual([]);
+    expect(during.every((p) => p.status.rollout?.server && p.status.rollout.step)).toBe(true);
+    expect(result.plans.at(-1)!.status.phase).toBe("Ready");
+    // A task keeps the step the plan that started it named: a swap's clean-up is no rebuild's removal.
+    const steps = new Set(during.map((p) => p.status.rollout!.step));
+    expect(steps.has("Remove")).toBe(strategy === "RemoveThenCreate");
+    expect(steps.has("Cleanup")).toBe(strategy === "CreateThenSwap");
+  });
+
   it("keeps the old container stopped until the new one passes (CreateThenSwap), or rebuilds in place", () => {
     const { site, status } = readyPair(strategy);
     let sawOldKept = false;
