@@ -264,7 +264,7 @@ export const Rollout = Type.Object(
     strategy: StringEnum(ROLLOUT_STRATEGIES, {
       default: "RemoveThenCreate",
       description:
-        "RemoveThenCreate follows the runbook; CreateThenSwap creates the new container stopped while the old one serves.",
+        "RemoveThenCreate follows the runbook (stop, delete, create, start); CreateThenSwap creates and configures the new container stopped while the old one serves, then swaps them, keeping the old one stopped until the new one passes. A change of env restarts in place with either.",
     }),
     healthGateTimeout: Duration({
       default: "5m",
@@ -292,7 +292,11 @@ export const Rollout = Type.Object(
         why: "a rollout step waits for seconds or minutes; a day without progress has long needed a person",
       },
     }),
-    paused: Type.Boolean({ default: false }),
+    paused: Type.Boolean({
+      default: false,
+      description:
+        "Hold the rollout between steps (a server that is down is brought back first); the annotation ldapgateway.io/paused does the same.",
+    }),
     autoRollback: Type.Boolean({
       default: false,
       description:

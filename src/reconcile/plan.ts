@@ -273,7 +273,7 @@ function hangingShutdown(ctx: Ctx): Decision | undefined {
   const view = ctx.views.find((v) => v.desired.name === server);
   return {
     ...act(ctx, view, {
-      action: { ...stopAction(ctx, server, { vmid, node, status: "running" }, true) },
+      action: stopAction(ctx, server, { vmid, node, status: "running" }, true),
       because: `its shutdown ${task.upid} has run ${seconds(ran)}, past twice its ${ctx.t.stopTimeoutSeconds}s timeout`,
       reason: "OverrulingShutdown",
     }),
