@@ -784,17 +784,24 @@ function hold(view: ServerView, why: Why, step: string): Decision {
   return { kind: "blocked", why: `halted: ${why.message}`, stalled: why, server: view.desired.name, step };
 }
 
+/** The image a server runs: the spec's once it is built for it, else the one the status recorded. */
+function servedImage(ctx: Ctx, view: ServerView): string | undefined {
+  const target = targetOf(ctx, view.desired.name);
+  return view.main?.buildHash === target.buildHash ? target.image : view.before?.image;
+}
+
 function peerOf(ctx: Ctx, name: string): string {
   return ctx.views.find((v) => v.desired.name !== name)?.desired.name ?? "its peer";
 }
 
 /** Row K0. */
 function halted(ctx: Ctx, view: ServerView, f: RolloutFailure, nothingToGoBackTo?: string): Decision {
-  const peer = peerOf(ctx, f.server);
+  const peer = ctx.views.find((v) => v.desired.name !== f.server);
+  const serves = peer ? servedImage(ctx, peer) : undefined;
   const fix = ctx.input.spec.rollout.autoRollback
     ? ""
     : ", or set spec.rollout.autoRollback to put it back on the previous configuration";
-  const message = `${f.message}; the rollout is halted: ${peer} is untouched${f.previousImage ? ` and serves ${f.previousImage}` : ""}${nothingToGoBackTo ? `; autoRollback cannot help: ${nothingToGoBackTo}` : ""}; change spec.image or spec.rollout.restartedAt to try again${fix}`;
+  const message = `${f.message}; the rollout is halted: ${peerOf(ctx, f.server)} is untouched${serves ? ` and serves ${serves}` : ""}${nothingToGoBackTo ? `; autoRollback cannot help: ${nothingToGoBackTo}` : ""}; change spec.image or spec.rollout.restartedAt to try again${fix}`;
   return hold(view, { reason: "HealthGateFailed", message }, "HealthGateFailed");
 }
 

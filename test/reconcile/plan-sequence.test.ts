@@ -19,6 +19,7 @@ import { specWith } from "../support/spec.js";
 const V14 = "ghcr.io/mieweb/ldap-gateway:1.4.0";
 const V15 = "ghcr.io/mieweb/ldap-gateway:1.5.0";
 const V16 = "ghcr.io/mieweb/ldap-gateway:1.6.0";
+const VOL15_ = "local:vztmpl/ldap-gateway_1.5.0.tar";
 const STRATEGIES: RolloutStrategy[] = ["RemoveThenCreate", "CreateThenSwap"];
 
 const spec = (strategy: RolloutStrategy, over: Record<string, unknown> = {}, rollout = {}) =>
@@ -277,6 +278,30 @@ describe.each(STRATEGIES)("an image rollout with %s", (strategy) => {
       ]);
   });
 
+  it("halts on the last server too: ldap1, already rolled, untouched and serving the new version", () => {
+    const { site, status } = readyPair(strategy);
+    site.badImages.add(VOL15_);
+    site.badOnlyFor = "ldap2";
+    const halted = drive(site, spec(strategy, { image: V15 }), status, {
+      until: stalledWith("HealthGateFailed"),
+    });
+    expect(halted.ended, site.log.join(", ")).toBe(true);
+    expect(halted.status.rollout?.failure).toMatchObject({ server: "ldap2", previousImage: V14 });
+    expect(halted.status.conditions!.find((c) => c.type === "Stalled")!.message).toMatch(
+      /ldap1 is untouched and serves ghcr.io\/mieweb\/ldap-gateway:1.5.0/,
+    );
+    // autoRollback set afterwards: ldap2 goes back to 1.4.0, ldap1 stays on 1.5.0.
+    const target = spec(strategy, { image: V15 }, { autoRollback: true });
+    const result = drive(site, target, halted.status, { until: stalledWith("RolledBack") });
+    expect(result.ended, site.log.join(", ")).toBe(true);
+    expect(result.status.rollout?.failure?.rollback).toMatchObject({ state: "RolledBack", image: V14 });
+    expect(site.layout()["ldap1"]!.map(([, volid, s]) => [volid, s])).toEqual([[VOL15_, "running"]]);
+    expect(site.layout()["ldap2"]!.map(([, volid, s]) => [volid, s])).toEqual([
+      ["local:vztmpl/ldap-gateway_1.4.0.tar", "running"],
+    ]);
+    expect(site.serving().sort()).toEqual(["ldap1", "ldap2"]);
+  });
+
   it("pauses between steps, never in the middle of one, and resumes from the same step", () => {
     const { site, status } = readyPair(strategy);
     const target = spec(strategy, { image: V15 });
@@ -462,6 +487,23 @@ describe.each(STRATEGIES)(
       expect(new Set(result.downs.map((d) => d.server))).toEqual(new Set(["ldap1", "ldap2"]));
       expect(site.log.filter((a) => a.startsWith("CreateContainer"))).toHaveLength(2);
     });
+
+    const envChange = () => spec(strategy, { extraEnv: [{ name: "LOG_LEVEL", value: "debug" }] });
+    const restartSteps = (() => {
+      const { site, status } = readyPair(strategy, {}, new Site({ taskMs: 1_500 }));
+      return drive(site, envChange(), status).steps;
+    })();
+
+    it.each(Array.from({ length: restartSteps }, (_, i) => i + 1))(
+      "an env restart, the status write of step %i lost",
+      (lost) => {
+        const { site, status } = readyPair(strategy, {}, new Site({ taskMs: 1_500 }));
+        const result = drive(site, envChange(), status, { loseWriteAt: lost });
+        expect(result.ended, `${site.log.join(", ")}`).toBe(true);
+        expectConverged(site, envChange());
+        expect([...site.cts.keys()].filter((v) => v !== FOREIGN_VMID).sort()).toEqual([101, 102]);
+      },
+    );
 
     // From the last step before the health gate fails to the end of the rollback, each write lost in turn.
     const failing = () => {

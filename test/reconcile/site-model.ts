@@ -64,6 +64,8 @@ export class Site {
   failedTasks: string[] = [];
   /** Volumes whose gateways never pass their probe. */
   badImages = new Set<string>();
+  /** When set, only this server's containers on a bad image fail (a fault of its node, say). */
+  badOnlyFor?: string;
 
   constructor(
     readonly o: {
@@ -96,7 +98,8 @@ export class Site {
   }
 
   healthy(c: Ct): boolean {
-    return this.booted(c) && !this.badImages.has(c.volid);
+    const bad = this.badImages.has(c.volid) && (!this.badOnlyFor || this.serverOf(c) === this.badOnlyFor);
+    return this.booted(c) && !bad;
   }
 
   observe(desired: DesiredPair, recorded?: LdapPairStatus["task"]): Observation {
