@@ -60,7 +60,11 @@ export function peerGate(g: GateInput): GateVerdict {
     message: `${g.server} waits: ${message}`,
     ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
   });
-  if (g.paused) return closed("RolloutPaused", "the rollout is paused (spec.rollout.paused)");
+  if (g.paused)
+    return closed(
+      "RolloutPaused",
+      "the rollout is paused (spec.rollout.paused or the annotation ldapgateway.io/paused)",
+    );
   if (!g.database) return closed("DatabaseNotChecked", "the database preflight has not run");
   if (!g.database.ok)
     return closed("DatabaseUnreachable", `the database preflight failed: ${g.database.problem ?? "unknown"}`);

@@ -68,16 +68,17 @@ type Chosen = Extract<Decision, { kind: "act" | "record" }>;
 
 /**
  * A status-only record first (it must be written before what follows it),
- * then the first action that takes no serving server down, then the first
- * that does: every preflight (pulls, new containers, pending env) comes
- * before the first server goes down, and a server that is down comes back
- * before another part's upkeep. At most one destructive action per plan.
+ * then the first server action that takes no serving server down, then the
+ * first action in order: every server's preflight (pulls, new containers,
+ * pending env) comes before the first server goes down, while the realm, DNS
+ * and syncs still come after the servers (a realm update that keeps failing
+ * cannot hold a rollout up). At most one destructive action per plan.
  */
 function choose(decisions: Decision[]): Chosen | undefined {
   const acts = decisions.filter((d): d is Extract<Decision, { kind: "act" }> => d.kind === "act");
   return (
     decisions.find((d): d is Extract<Decision, { kind: "record" }> => d.kind === "record") ??
-    acts.find((a) => !a.destructive) ??
+    acts.find((a) => !a.destructive && a.server !== undefined) ??
     acts[0]
   );
 }

@@ -3,9 +3,10 @@
 // the events and when to look again out. Pure: no I/O, no clock.
 //
 // One reconcile is one plan. Every part (each server, the realm, node DNS,
-// syncs) decides; a status-only record goes first, then the first action that
-// takes no serving server down, then the first that does (so every preflight
-// is done before a server goes down); a part that waits lets the others act.
+// syncs) decides; a status-only record goes first, then the first server
+// action that takes no serving server down (so every preflight is done before
+// a server goes down), then the first action in order; a part that waits lets
+// the others act.
 // Every state is re-derived from Proxmox on each reconcile (tags carry owner
 // and hashes, so a swap's two containers are told apart); the status adds
 // only what Proxmox cannot say: the task in flight, probe history, times, the

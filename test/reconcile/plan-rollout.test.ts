@@ -386,6 +386,18 @@ describe("RemoveThenCreate and restarts: the preflight and the pause", () => {
       },
     ],
     [
+      "the realm drifted too: ldap1's stop still comes first (the realm after the servers, as ever)",
+      () => {
+        const w = rolling("RemoveThenCreate");
+        const realm = w.observed.realm!;
+        return {
+          ...w,
+          observed: { ...w.observed, realm: { ...realm, config: { ...realm.config, mode: "ldap" } } },
+        };
+      },
+      { action: { kind: "StopContainer", server: "ldap1" } },
+    ],
+    [
       "paused: the new image is not even pulled",
       () => {
         const w = paused(rolling("RemoveThenCreate"));
