@@ -1,8 +1,10 @@
 // The building blocks the parts of the state machine (plan.ts, plan-upkeep.ts)
-// make their decisions from: do an action, wait, back off after a failure.
-// Pure.
+// make their decisions from: do an action (and how a ConfigureEnv, an
+// in-place update, a start are put together), wait, back off after a
+// failure. Pure.
 import type { Phase } from "../api/ldappair.js";
 import { describeAction, type Action, type ObservedContainer } from "./model.js";
+import { mergedEnv, staleEnvKeys, type TierVerdict } from "./tiers.js";
 import { capitalize, sameFailure, seconds, type Ctx, type Decision, type Effect } from "./plan-context.js";
 import type { ServerView } from "./servers.js";
 
@@ -110,4 +112,62 @@ export function backoffWait(ctx: Ctx, action: string, server: string | undefined
 export function sinceOf(ctx: Ctx, server: string, step: string): string {
   const r = ctx.input.status.rollout;
   return r?.server === server && r.step === step && r.since ? r.since : ctx.stamp;
+}
+
+export function configureEnv(
+  ctx: Ctx,
+  view: ServerView,
+  c: ObservedContainer,
+  because: string,
+  step: string,
+): Decision {
+  const d = view.desired;
+  const stale = staleEnvKeys(d, view.before?.envKeys ?? []);
+  return act(ctx, view, {
+    action: {
+      kind: "ConfigureEnv",
+      server: d.name,
+      node: c.node,
+      vmid: c.vmid,
+      env: mergedEnv(c.config!.env, d, stale),
+      digest: String(c.config!.digest),
+    },
+    because,
+    reason: "ConfiguringEnv",
+    envKeys: d.env.map(([k]) => k),
+    step,
+  });
+}
+
+export function updateInPlace(
+  ctx: Ctx,
+  view: ServerView,
+  c: ObservedContainer,
+  tier: Extract<TierVerdict, { tier: "inPlace" }>,
+  step?: string,
+): Decision {
+  return act(ctx, view, {
+    action: {
+      kind: "UpdateInPlace",
+      server: view.desired.name,
+      node: c.node,
+      vmid: c.vmid,
+      set: tier.update.set,
+      delete: tier.update.delete,
+      digest: String(c.config!.digest),
+    },
+    because: `${tier.reason}: Proxmox applies them to a ${c.status} container at once`,
+    reason: "UpdatingInPlace",
+    ...(step ? { step } : {}),
+  });
+}
+
+export function startContainer(ctx: Ctx, view: ServerView, c: ObservedContainer, because?: string): Decision {
+  const backoff = backoffWait(ctx, "StartContainer", view.desired.name);
+  if (backoff) return backoff;
+  return act(ctx, view, {
+    action: { kind: "StartContainer", server: view.desired.name, node: c.node, vmid: c.vmid },
+    because: because ?? `CT ${c.vmid} is stopped and configured; bringing a server up is never gated`,
+    reason: "StartingContainer",
+  });
 }

@@ -133,7 +133,16 @@ import {
 } from "./plan-context.js";
 import { planDeletion } from "./plan-deletion.js";
 import { conclude, finish } from "./plan-report.js";
-import { act, backoffWait, sinceOf, stopAction, wait } from "./plan-steps.js";
+import {
+  act,
+  backoffWait,
+  configureEnv,
+  sinceOf,
+  startContainer,
+  stopAction,
+  updateInPlace,
+  wait,
+} from "./plan-steps.js";
 import {
   dnsDecision,
   imageDecision,
@@ -142,7 +151,7 @@ import {
   syncDecision,
 } from "./plan-upkeep.js";
 import type { ServerView, SwapPair } from "./servers.js";
-import { classify, mergedEnv, staleEnvKeys, type TierVerdict } from "./tiers.js";
+import { classify, type TierVerdict } from "./tiers.js";
 
 // What the shell writes after act(), and the reason a preflight result maps to.
 export { databaseReason, planActionFailed, planTaskStarted } from "./plan-report.js";
@@ -519,64 +528,6 @@ function restart(
       wentDown: true,
     }),
   );
-}
-
-function configureEnv(
-  ctx: Ctx,
-  view: ServerView,
-  c: ObservedContainer,
-  because: string,
-  step: string,
-): Decision {
-  const d = view.desired;
-  const stale = staleEnvKeys(d, view.before?.envKeys ?? []);
-  return act(ctx, view, {
-    action: {
-      kind: "ConfigureEnv",
-      server: d.name,
-      node: c.node,
-      vmid: c.vmid,
-      env: mergedEnv(c.config!.env, d, stale),
-      digest: String(c.config!.digest),
-    },
-    because,
-    reason: "ConfiguringEnv",
-    envKeys: d.env.map(([k]) => k),
-    step,
-  });
-}
-
-function updateInPlace(
-  ctx: Ctx,
-  view: ServerView,
-  c: ObservedContainer,
-  tier: Extract<TierVerdict, { tier: "inPlace" }>,
-  step?: string,
-): Decision {
-  return act(ctx, view, {
-    action: {
-      kind: "UpdateInPlace",
-      server: view.desired.name,
-      node: c.node,
-      vmid: c.vmid,
-      set: tier.update.set,
-      delete: tier.update.delete,
-      digest: String(c.config!.digest),
-    },
-    because: `${tier.reason}: Proxmox applies them to a ${c.status} container at once`,
-    reason: "UpdatingInPlace",
-    ...(step ? { step } : {}),
-  });
-}
-
-function startContainer(ctx: Ctx, view: ServerView, c: ObservedContainer, because?: string): Decision {
-  const backoff = backoffWait(ctx, "StartContainer", view.desired.name);
-  if (backoff) return backoff;
-  return act(ctx, view, {
-    action: { kind: "StartContainer", server: view.desired.name, node: c.node, vmid: c.vmid },
-    because: because ?? `CT ${c.vmid} is stopped and configured; bringing a server up is never gated`,
-    reason: "StartingContainer",
-  });
 }
 
 /** Rows V, VF, H: a running server is verified by consecutive probes, each step of them under a timeout. */
