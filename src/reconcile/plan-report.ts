@@ -4,8 +4,8 @@
 // act(). Pure.
 import type { LastFailure, Phase, ServerState, TaskAction } from "../api/ldappair.js";
 import { durationMs } from "../api/duration.js";
-import { conditionTime } from "../runtime/conditions.js";
-import { pairConditions, type Assessment, type Why } from "./conditions.js";
+import { conditionTime, findCondition } from "../runtime/conditions.js";
+import { DATABASE_REACHABLE, pairConditions, type Assessment, type Why } from "./conditions.js";
 import {
   DEFAULT_TIMINGS,
   SYNC_NOW_ANNOTATION,
@@ -47,7 +47,7 @@ export function conclude(ctx: Ctx, decisions: Decision[], readinessOf: Decision[
     ...databaseCondition(ctx),
     ...realmCondition(ctx, status),
   };
-  const events = [...ctx.events, ...(chosen?.event ? [chosen.event] : [])];
+  const events = [...ctx.events, ...(chosen?.event ? [chosen.event] : []), ...databaseEvent(ctx, assessment)];
   if (stalled && !events.some((e) => e.reason === stalled.reason))
     events.push(...newProblemEvent(ctx.input, stalled));
   status.phase = phaseOf(ctx, decisions, status, {
@@ -157,6 +157,15 @@ function databaseCondition(ctx: Ctx): Pick<Assessment, "database"> {
       message: `${db.problem ?? "the preflight failed"}; nothing is taken down while this lasts`,
     },
   };
+}
+
+/** A Warning when the preflight starts failing (or fails another way): not again while it stays the same. */
+function databaseEvent(ctx: Ctx, a: Assessment): EventRecord[] {
+  const db = a.database;
+  if (!db || db.ok) return [];
+  const before = findCondition(ctx.input.status.conditions, DATABASE_REACHABLE);
+  if (before?.status === "False" && before.reason === db.reason) return [];
+  return [{ type: "Warning", reason: db.reason, action: "Preflight", note: db.message }];
 }
 
 /** A searchable reason for what the preflight says (its words come from PostgreSQL and the preflight). */

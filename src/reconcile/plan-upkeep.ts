@@ -127,11 +127,21 @@ function syncReason(ctx: Ctx): SyncReason | undefined {
   return undefined;
 }
 
+/** The realm exists and is this pair's: made by it, or adopted with realm.adopt. */
+function realmIsOurs(ctx: Ctx): boolean {
+  const seen = ctx.input.observed.realm;
+  if (!seen?.config) return false;
+  const manager = seen.managedBy ?? realmManagerOf(seen.config["comment"]);
+  return manager === undefined ? ctx.input.spec.realm.adopt : manager === ctx.input.meta.uid.toLowerCase();
+}
+
 export function syncDecision(ctx: Ctx, servers: readonly Decision[]): Decision {
   const want = ctx.desired.realm;
   if (!want) return { kind: "done" };
   const reason = syncReason(ctx);
   if (!reason) return { kind: "done" };
+  // Someone else's realm (row M2) is never synced, nor one that is not there yet.
+  if (!realmIsOurs(ctx)) return { kind: "done" };
   const db = ctx.input.observed.database;
   const waitFor = (what: string, retryMs: number): Decision => ({
     kind: "wait",

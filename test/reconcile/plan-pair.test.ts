@@ -6,8 +6,10 @@ import type { LdapPairStatus } from "../../src/api/ldappair.js";
 import type { ObservedTask, Problem } from "../../src/reconcile/model.js";
 import { SYNC_NOW_ANNOTATION } from "../../src/reconcile/model.js";
 import { realmManagerOf, realmMarker } from "../../src/reconcile/desired.js";
+import { setConditions } from "../../src/runtime/conditions.js";
 import { DATABASE_DOWN, FAILING_PROBE, META, OTHER_UID, SQL_PASSWORD, stoppedContainer } from "./fixtures.js";
 import {
+  NOW,
   ago,
   container,
   desiredServer,
@@ -204,7 +206,22 @@ describe("bad input and Proxmox faults: a clear condition, nothing done", () => 
         action: null,
         ready: false,
         message: /database unreachable: connect ECONNREFUSED.*nothing is taken down/,
+        events: ["DatabaseUnreachable"],
       },
+    ],
+    [
+      "the database still down: no second Warning while the reason stays the same",
+      () => {
+        const w = steady();
+        const down = expectPlan({ ...w, observed: { ...w.observed, database: DATABASE_DOWN } }, {});
+        const conditions = setConditions(w.status.conditions ?? [], down.conditions, 1, NOW);
+        return {
+          ...w,
+          status: { ...w.status, conditions },
+          observed: { ...w.observed, database: DATABASE_DOWN },
+        };
+      },
+      { action: null, status: () => undefined, onlyEvents: [] },
     ],
     [
       "the wrong database password",
@@ -217,7 +234,10 @@ describe("bad input and Proxmox faults: a clear condition, nothing done", () => 
         };
         return { ...w, observed: { ...w.observed, database: db } };
       },
-      { status: (s) => expect(s.database).toMatchObject({ reachable: false }) },
+      {
+        status: (s) => expect(s.database).toMatchObject({ reachable: false }),
+        events: ["DatabaseAuthFailed"],
+      },
     ],
   ];
   it.each(rows)("%s", (_n, w, e) => {
@@ -555,6 +575,31 @@ describe("the realm", () => {
         ready: false,
         message: /managed by another LdapPair \(uid aaaaaaaa/,
       },
+    ],
+    [
+      "a realm managed by another LdapPair, a sync due: never synced",
+      () => {
+        const realm = realmAsCreated(steady().desired!);
+        const comment = realmMarker({ ...META, name: "site-b", uid: OTHER_UID }, "created");
+        const w = realmWith(steady(), {
+          ...realm,
+          config: { ...realm.config, comment },
+          managedBy: OTHER_UID,
+        });
+        return { ...w, status: { ...w.status, realm: { ...w.status.realm!, lastSyncTime: ago(7200) } } };
+      },
+      { action: null, conflict: "RealmConflict" },
+    ],
+    [
+      "a realm nobody manages, adopt off, never synced: not synced either",
+      () => {
+        const realm = realmAsCreated(steady().desired!);
+        const { managedBy: _m, ...rest } = realm;
+        const w = realmWith(steady(), { ...rest, config: { ...realm.config, comment: "made by hand" } });
+        const { lastSyncTime: _t, ...neverSynced } = w.status.realm!;
+        return { ...w, status: { ...w.status, realm: neverSynced } };
+      },
+      { action: null, conflict: "RealmConflict" },
     ],
     [
       "a realm nobody manages, adopt off: left alone, Conflict says how to adopt it",
