@@ -172,7 +172,8 @@ describe("the message when the wait ends", () => {
   it("explains an operator that writes no status, and whether the demo goes on", () => {
     const lines = notReadyLines("site-a", 180_000, notReady, false).join("\n");
     expect(lines).toMatch(/^ldappair\/site-a is not Ready after 3 min 00 s \(no Ready condition yet\)\./);
-    expect(lines).toMatch(/only observes/);
+    expect(lines).toMatch(/has written no status for it yet: .* first reconcile/);
+    expect(lines).toMatch(/its log says which/);
     expect(lines).toMatch(/The demo keeps running/);
     expect(notReadyLines("site-a", 1, notReady, false, true).join("\n")).not.toMatch(/keeps running/);
   });
@@ -182,6 +183,6 @@ describe("the message when the wait ends", () => {
     const lines = notReadyLines("site-a", 5_000, why, true).join("\n");
     expect(lines).toContain("(Ready=False (Provisioning: creating ldap1))");
     expect(lines).toContain("kubectl describe");
-    expect(lines).not.toMatch(/only observes/);
+    expect(lines).not.toMatch(/no status/);
   });
 });

@@ -162,10 +162,10 @@ export function notReadyLines(
   if (!hasStatus) {
     return [
       head,
-      "The operator runs and watches it, but has written no status for it: an operator that only observes",
-      "(src/main.ts without the LdapPair reconciler of src/reconcile) never does, and creates no containers.",
-      `With the reconciler in place the pair reaches Ready here.${exiting ? "" : " The demo keeps running, so look around:"}`,
-    ];
+      "The operator has written no status for it yet: it writes one on its first reconcile, so it has not",
+      "reconciled the pair (still starting, not yet leading, or not watching this namespace: its log says which).",
+      `${exiting ? "" : "The demo keeps running and reports when it becomes Ready; look around:"}`,
+    ].filter(Boolean);
   }
   return [
     head,
