@@ -96,6 +96,9 @@ export async function observe(deps: ObserveDeps, req: ObserveRequest): Promise<O
   const watch = deps.watches.watch(req.key, client.client, {
     uid: pair.metadata.uid ?? "",
     servers: spec.servers.map((s) => s.name),
+    // Read beside the shared poll, so a hand-made change is corrected within an interval.
+    ...(spec.realm.manage ? { realm: spec.realm.name } : {}),
+    dnsNodes: dnsNodes(spec),
   });
   const observation = await observeCluster(deps, req, { client, watch, database, release });
   return { observation, secrets, client, watch };

@@ -18,11 +18,19 @@ import {
   type InventorySnapshot,
   type InventorySubscription,
 } from "../proxmox/inventory.js";
+import {
+  changedSettings,
+  concernsSettings,
+  distinctKeys,
+  readSettings,
+  type SettingKey,
+  type SettingsInterest,
+} from "../proxmox/settings-poll.js";
 import { isOwnedBy } from "../proxmox/tags.js";
 import type { ClusterResource } from "../proxmox/types.js";
 
-/** What makes a container interesting to a pair. */
-export interface PairInterest {
+/** What makes a container, a realm or a node's DNS interesting to a pair. */
+export interface PairInterest extends SettingsInterest {
   uid: string;
   servers: readonly string[];
 }
@@ -55,6 +63,8 @@ export interface InventoryWatchOptions {
 export class InventoryWatches {
   private readonly watches = new Map<string, Watch>();
   private readonly polls = new Map<string, { last?: PollTimes }>();
+  /** The last reading of each realm and node DNS, by endpoint. */
+  private readonly settings = new Map<string, Map<SettingKey, string>>();
   private enqueue: Enqueue = () => undefined;
   private readonly now: () => number;
 
@@ -88,8 +98,10 @@ export class InventoryWatches {
     if (!watch) return;
     watch.subscription.unsubscribe();
     this.watches.delete(key);
-    if (![...this.watches.values()].some((w) => w.endpoint === watch.endpoint))
+    if (![...this.watches.values()].some((w) => w.endpoint === watch.endpoint)) {
       this.polls.delete(watch.endpoint);
+      this.settings.delete(watch.endpoint);
+    }
   }
 
   close(): void {
@@ -107,8 +119,11 @@ export class InventoryWatches {
       { url: client.endpoint, tokenId: client.tokenId },
       async (signal) => {
         const start = this.now();
+        // Beside the listing, not in its way: its timing is what snapshots are judged by.
+        const settings = this.pollSettings(endpoint, client, signal);
         const listed = await client.clusterResources({ signal });
         times.last = { start, end: this.now() };
+        await settings;
         return listed;
       },
       (event) => {
@@ -118,6 +133,22 @@ export class InventoryWatches {
     );
     this.watches.set(key, watch);
     return watch;
+  }
+
+  /** Reads the endpoint's watched settings once each and enqueues the pairs whose reading changed. */
+  private async pollSettings(endpoint: string, client: ProxmoxClient, signal: AbortSignal): Promise<void> {
+    const onEndpoint = () => [...this.watches].filter(([, w]) => w.endpoint === endpoint);
+    const keys = distinctKeys(onEndpoint().map(([, w]) => w.interest));
+    if (keys.length === 0) return;
+    const read = await readSettings(client, keys, signal);
+    if (signal.aborted || onEndpoint().length === 0) return;
+    const before = this.settings.get(endpoint) ?? new Map<SettingKey, string>();
+    // Keys no pair watches any more are forgotten; a failed read keeps its last reading.
+    const kept = new Map([...before].filter(([k]) => keys.includes(k) && !read.has(k)));
+    this.settings.set(endpoint, new Map([...kept, ...read]));
+    const changed = changedSettings(before, read);
+    if (changed.size === 0) return;
+    for (const [key, w] of onEndpoint()) if (concernsSettings(changed, w.interest)) this.enqueue(key);
   }
 }
 
