@@ -239,15 +239,6 @@ const rows = (): Row[] => [
   },
 ];
 
-/**
- * Rows whose event test fails today (reconciler bugs, reported): a database the preflight cannot log in to
- * (or reach) is a DatabaseReachable=False condition and nothing else: no Warning event, though every
- * failure should have one. Flip to `it` once the planner emits it.
- */
-const KNOWN_BUGS: Partial<Record<keyof typeof TITLES, string>> = {
-  j: "no event when the database preflight fails",
-};
-
 const condition = (p: StoredObject, type: string) => p.status?.conditions?.find((c) => c.type === type);
 
 /** What must never appear in a condition or an event. */
@@ -309,27 +300,23 @@ describe("bad input: a condition and an event that say what is wrong, nothing re
       for (const s of secrets()) expect(said).not.toContain(s);
     }, 150_000);
 
-    (id in KNOWN_BUGS ? it.fails : it)(
-      "says so in an event",
-      async () => {
-        const { event } = row();
-        const name = `bad-${id}`;
-        const events = await eventually(
-          `a ${event.type} event ${event.reason}`,
-          async () => {
-            const all = await eventsOf(world, name);
-            return all.some((e) => e.type === event.type && e.reason === event.reason) ? all : undefined;
-          },
-          10_000,
-          250,
-        );
-        const found = events.find((e: PairEvent) => e.reason === event.reason)!;
-        if (event.message) expect(found.message).toMatch(event.message);
-        const said = JSON.stringify(events);
-        for (const s of secrets()) expect(said).not.toContain(s);
-      },
-      30_000,
-    );
+    it("says so in an event", async () => {
+      const { event } = row();
+      const name = `bad-${id}`;
+      const events = await eventually(
+        `a ${event.type} event ${event.reason}`,
+        async () => {
+          const all = await eventsOf(world, name);
+          return all.some((e) => e.type === event.type && e.reason === event.reason) ? all : undefined;
+        },
+        10_000,
+        250,
+      );
+      const found = events.find((e: PairEvent) => e.reason === event.reason)!;
+      if (event.message) expect(found.message).toMatch(event.message);
+      const said = JSON.stringify(events);
+      for (const s of secrets()) expect(said).not.toContain(s);
+    }, 30_000);
 
     it("made nothing twice, and nothing where it is blocked", async () => {
       const pair = await world.getLdapPair(`bad-${id}`);
@@ -342,31 +329,26 @@ describe("bad input: a condition and an event that say what is wrong, nothing re
     });
   });
 
-  // Fails today: the pair that reports RealmConflict still owes the realm its first sync and runs it,
-  // again and again, on the realm it says it leaves alone. Flip to `it` once the planner skips it.
-  it.fails(
-    "never syncs the foreign realm: no user imported into it",
-    async () => {
-      await world.waitForCondition("bad-l", "Conflict", "True", 60_000);
-      // Time for the pair's servers to pass their probes, after which a sync would be due.
-      await eventually(
-        "bad-l's servers healthy",
-        async () =>
-          (await world.getLdapPair("bad-l")).status?.["readyServers"] === "2/2" ? true : undefined,
-        60_000,
-        250,
-      );
-      // A stalled pair looks again only after a while: an annotation makes it reconcile now, twice.
-      for (const poke of ["1", "2"]) {
-        await world.kubectl("annotate", "--overwrite", "ldappair/bad-l", `e2e.ldapgateway.io/poke=${poke}`);
-        await new Promise((r) => setTimeout(r, 2_000));
-      }
-      const syncs = world.sim.requestLog.find("POST", "/access/domains/foreign/sync");
-      expect(await syncedUsers(world.sim, "foreign")).toEqual([]);
-      expect(syncs).toEqual([]);
-    },
-    90_000,
-  );
+  // The pair that reports RealmConflict still owed the realm its first sync, and ran it on the realm it
+  // said it left alone, until the planner learned to skip it.
+  it("never syncs the foreign realm: no user imported into it", async () => {
+    await world.waitForCondition("bad-l", "Conflict", "True", 60_000);
+    // Time for the pair's servers to pass their probes, after which a sync would be due.
+    await eventually(
+      "bad-l's servers healthy",
+      async () => ((await world.getLdapPair("bad-l")).status?.["readyServers"] === "2/2" ? true : undefined),
+      60_000,
+      250,
+    );
+    // A stalled pair looks again only after a while: an annotation makes it reconcile now, twice.
+    for (const poke of ["1", "2"]) {
+      await world.kubectl("annotate", "--overwrite", "ldappair/bad-l", `e2e.ldapgateway.io/poke=${poke}`);
+      await new Promise((r) => setTimeout(r, 2_000));
+    }
+    const syncs = world.sim.requestLog.find("POST", "/access/domains/foreign/sync");
+    expect(await syncedUsers(world.sim, "foreign")).toEqual([]);
+    expect(syncs).toEqual([]);
+  }, 90_000);
 
   it("left the foreign container and the foreign realm as they were", async () => {
     expect(world.sim.container(foreign.vmid)).toEqual(foreignBefore);
@@ -433,21 +415,17 @@ describe("the database down while a restart is due", () => {
     expect(now.every((ct) => ct.status === "running")).toBe(true);
   }, 180_000);
 
-  ("j" in KNOWN_BUGS ? it.fails : it)(
-    "says so in a Warning event",
-    async () => {
-      await eventually(
-        "a Warning event DatabaseUnreachable",
-        async () =>
-          (await eventsOf(world, "bad-m")).find(
-            (e) => e.type === "Warning" && e.reason === "DatabaseUnreachable",
-          ),
-        10_000,
-        250,
-      );
-    },
-    30_000,
-  );
+  it("says so in a Warning event", async () => {
+    await eventually(
+      "a Warning event DatabaseUnreachable",
+      async () =>
+        (await eventsOf(world, "bad-m")).find(
+          (e) => e.type === "Warning" && e.reason === "DatabaseUnreachable",
+        ),
+      10_000,
+      250,
+    );
+  }, 30_000);
 
   it("goes on with the restart once the database is back, one server at a time", async () => {
     await world.postgres.startServer();
