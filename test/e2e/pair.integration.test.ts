@@ -556,9 +556,14 @@ describe("deletion", () => {
     const named = JSON.parse(await world.kubectl("get", "ldappairs", "--all-namespaces", "-o", "json")) as {
       items: StoredObject[];
     };
-    const elsewhere = new Set(
-      named.items.flatMap((p) => ((p.status?.["images"] ?? []) as { volid: string }[]).map((i) => i.volid)),
-    );
+    // A pair names a volume by what it pulled and by what its spec builds from.
+    const volumesOf = (p: StoredObject): string[] => {
+      const spec = p.spec as { image?: string; proxmox?: { imageStorage?: string } } | undefined;
+      const pulled = ((p.status?.["images"] ?? []) as { volid: string }[]).map((i) => i.volid);
+      const tag = spec?.image?.slice(spec.image.lastIndexOf("/") + 1).replace(/[^A-Za-z0-9_.-]/g, "_");
+      return [...pulled, ...(tag ? [`${spec?.proxmox?.imageStorage ?? "local"}:vztmpl/${tag}.tar`] : [])];
+    };
+    const elsewhere = new Set(named.items.flatMap(volumesOf));
     for (const image of pulled) {
       const listed = (world.sim.state.volumes[`${image.node}/local`] ?? []).some(
         (v) => v.volid === image.volid,
@@ -566,4 +571,17 @@ describe("deletion", () => {
       expect(listed, `${image.volid} on ${image.node}`).toBe(elsewhere.has(image.volid));
     }
   }, 120_000);
+
+  // Fails today: an object's events are filtered as client-go's spam filter does (a burst of 25, then one
+  // per 5 minutes), and this pair has used its 25 long before deletion (its provisioning alone takes
+  // about 20), so the deletion's events, CleanedUp last, are dropped. The same drops the Retained event
+  // of a pair that has lived. Flip to `it` once the budget lets a pair's lifecycle through.
+  it.fails("says CleanedUp in an event, however busy the pair's life was", async () => {
+    await eventually(
+      "the CleanedUp event",
+      async () => (await eventsOf(world, EXAMPLE_NAME)).find((e) => e.reason === "CleanedUp"),
+      5_000,
+      250,
+    );
+  });
 });
