@@ -190,6 +190,8 @@ export async function rolloutWorld(
 ): Promise<RolloutWorld> {
   const { overrides, readyTimeoutMs, ...worldOptions } = options;
   const world = await startWorld({
+    // E2E_KEEP_DIR=1 keeps the operator's log and the containers' directories for a look afterwards.
+    keepDir: process.env["E2E_KEEP_DIR"] === "1",
     ...worldOptions,
     operatorArgs: operatorArgsFor(worldOptions.timeScale, worldOptions.operatorArgs),
   });
