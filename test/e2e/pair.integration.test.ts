@@ -6,7 +6,7 @@
 // gate; a second pair on the same endpoint shares one inventory poll and a
 // steady state writes nothing to Kubernetes; deletion with Retain keeps
 // everything and with Delete removes it all.
-import { writeFileSync } from "node:fs";
+import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { ApiProxy } from "../runtime/helpers/proxy.js";
@@ -31,6 +31,7 @@ const INVENTORY_INTERVAL_MS = 1000;
 
 let world: World;
 let proxy: ApiProxy;
+let proxyConfig = "";
 let pair: StoredObject;
 /** The nodes' DNS as the fresh install had it, before the pair changed it. */
 let dnsAtStart: Record<string, unknown>;
@@ -39,7 +40,7 @@ beforeAll(async () => {
   const kubeconfig = inject("kubeconfig");
   // The operator talks to the API server through a counting proxy; the test and kubectl do not.
   proxy = await ApiProxy.start(kubeconfig);
-  const proxyConfig = join(process.env["TMPDIR"] ?? "/tmp", `e2e-proxy-${process.pid}.kubeconfig`);
+  proxyConfig = join(process.env["TMPDIR"] ?? "/tmp", `e2e-proxy-${process.pid}.kubeconfig`);
   writeFileSync(proxyConfig, proxy.kubeConfig().exportConfig());
   world = await startWorld({
     kubeconfig,
@@ -56,6 +57,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await world?.stop();
   await proxy?.close();
+  if (proxyConfig) rmSync(proxyConfig, { force: true });
 });
 
 /** GET /nodes/{node}/dns of both nodes. */
