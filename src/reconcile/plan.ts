@@ -343,22 +343,8 @@ function driveServer(ctx: Ctx, view: ServerView): Decision {
     }
     return pullImage(ctx, view, "PullImage") ?? createContainer(ctx, view, `${name} has no container`);
   }
-  if (main.lock)
-    return wait(
-      ctx,
-      view,
-      main.lock === "create" ? "Create" : "Locked",
-      `CT ${main.vmid} is locked (${main.lock})`,
-      ctx.t.taskPollMs,
-    );
-  if (!main.config)
-    return wait(
-      ctx,
-      view,
-      "Unknown",
-      `the config of CT ${main.vmid} could not be read`,
-      ctx.t.problemRetryMs,
-    );
+  if (main.lock) return waitForLock(ctx, view, main);
+  if (!main.config) return waitForConfig(ctx, view, main);
   const tier = classify({ ...main, config: main.config }, d, view.before?.envKeys);
   if (holder && (tier.tier === "rebuild" || tier.tier === "restart")) return haltedPeer(ctx, view, holder);
   if (tier.tier === "rebuild")
@@ -637,23 +623,8 @@ function stop(ctx: Ctx, server: string, c: ObservedContainer) {
 function swap(ctx: Ctx, view: ServerView, { old, next }: SwapPair): Decision {
   const d = view.desired;
   const name = d.name;
-  for (const c of [next, old])
-    if (c.lock)
-      return wait(
-        ctx,
-        view,
-        c.lock === "create" ? "Create" : "Locked",
-        `CT ${c.vmid} is locked (${c.lock})`,
-        ctx.t.taskPollMs,
-      );
-  if (!next.config)
-    return wait(
-      ctx,
-      view,
-      "Unknown",
-      `the config of CT ${next.vmid} could not be read`,
-      ctx.t.problemRetryMs,
-    );
+  for (const c of [next, old]) if (c.lock) return waitForLock(ctx, view, c);
+  if (!next.config) return waitForConfig(ctx, view, next);
   const oldServes = old.status === "running";
   if (next.status === "running" && oldServes) return twoRunning(ctx, view, old, next);
   if (next.status !== "running") {
@@ -1085,4 +1056,15 @@ function gateFor(ctx: Ctx, view: ServerView, pause: boolean): GateVerdict {
     ...(db ? { database: { ok: db.ok, ...(db.problem ? { problem: db.problem } : {}) } } : {}),
     paused: pause && ctx.paused,
   });
+}
+
+/** Row L: a lock (a task of Proxmox's own, or of ours) is waited out at the task poll. */
+function waitForLock(ctx: Ctx, view: ServerView, c: ObservedContainer): Decision {
+  const step = c.lock === "create" ? "Create" : "Locked";
+  return wait(ctx, view, step, `CT ${c.vmid} is locked (${c.lock})`, ctx.t.taskPollMs);
+}
+
+/** Row L: a config that could not be read is looked at again after the problem retry. */
+function waitForConfig(ctx: Ctx, view: ServerView, c: ObservedContainer): Decision {
+  return wait(ctx, view, "Unknown", `the config of CT ${c.vmid} could not be read`, ctx.t.problemRetryMs);
 }
