@@ -24,7 +24,12 @@ export interface EventSink {
 export interface EventFilterOptions {
   /** An identical event within this window is suppressed. */
   dedupWindowMs?: number;
-  /** Per-object budget, as client-go's spam filter: a burst, then a slow trickle. */
+  /**
+   * Budget per object and reason, as client-go's spam filter (a burst, then a
+   * slow trickle), but kept per reason: a loop repeating one reason with
+   * changing notes is capped, while a rollout's many one-off events (each
+   * step, a failed health gate, the clean-up) all go out.
+   */
   perObject?: BucketPolicy;
   maxEntries?: number;
 }
@@ -52,12 +57,13 @@ export class EventFilter {
     const key = [object, event.type, event.reason, event.action, event.note].join("\u0000");
     const last = this.lastSent.get(key);
     if (last !== undefined && now - last < this.window) return false;
+    const bucket = [object, event.type, event.reason].join("\u0000");
     const budget = tryTakeToken(
-      this.budgets.get(object) ?? initialBucket(this.perObject, now),
+      this.budgets.get(bucket) ?? initialBucket(this.perObject, now),
       this.perObject,
       now,
     );
-    this.budgets.set(object, budget.state);
+    this.budgets.set(bucket, budget.state);
     if (!budget.allowed) return false;
     this.lastSent.set(key, now);
     return true;

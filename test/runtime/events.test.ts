@@ -44,6 +44,14 @@ describe("EventFilter", () => {
     expect(f.admit(obj("a"), ev("Flap", "later"), 300_000)).toBe(true);
   });
 
+  it("keeps the budget per reason: a flood of one reason never silences another", () => {
+    const f = new EventFilter({ perObject: { burst: 3, qps: 1 / 300 } });
+    for (let i = 0; i < 10; i++) f.admit(obj("a"), ev("WaitingForPeer", `n${i}`), i);
+    expect(f.admit(obj("a"), { ...ev("HealthGateFailed", "ldap1 failed"), type: "Warning" }, 20)).toBe(true);
+    expect(f.admit(obj("a"), ev("CleanedUp", "all gone"), 21)).toBe(true);
+    expect(f.admit(obj("a"), ev("WaitingForPeer", "n10"), 22)).toBe(false);
+  });
+
   it("stays bounded in memory", () => {
     const f = new EventFilter({ maxEntries: 10 });
     for (let i = 0; i < 1000; i++) f.admit(obj(`o${i}`), ev(), 0);
