@@ -1,7 +1,11 @@
 // Which image volumes other LdapPairs still need, so that deleting one pair
 // never removes an image another pair pulled or runs. Read only for a pair
 // being deleted with policy Delete; unknown (undefined) when the LdapPairs of
-// the whole cluster cannot be listed, and then no image is removed.
+// the whole cluster cannot be listed, and then no image is removed. Only pairs
+// on the same Proxmox cluster count: a pair elsewhere with the same image
+// needs its own copy there, not this one. The cluster is told by its API's
+// origin, so a cluster reached under two names counts as two; the worst that
+// does is a pull again the next time the other pair builds from that image.
 import { ociVolid } from "../proxmox/oci.js";
 import type { LdapPair } from "../api/ldappair.js";
 import type { ResourceClient } from "../runtime/resource.js";
@@ -9,6 +13,7 @@ import type { ResourceClient } from "../runtime/resource.js";
 export async function imagesInUseElsewhere(
   resource: Pick<ResourceClient, "list">,
   self: { uid?: string },
+  proxmoxUrl: string,
 ): Promise<string[] | undefined> {
   let items;
   try {
@@ -16,7 +21,20 @@ export async function imagesInUseElsewhere(
   } catch {
     return undefined;
   }
-  return imagesOf(items.filter((p) => p.metadata.uid !== self.uid));
+  const here = clusterOf(proxmoxUrl);
+  return imagesOf(
+    items.filter((p) => p.metadata.uid !== self.uid && clusterOf(p.spec?.proxmox?.url) === here),
+  );
+}
+
+/** The API's origin (scheme, host in lower case, port); the text itself if it is no URL. */
+export function clusterOf(url: string | undefined): string {
+  if (!url) return "";
+  try {
+    return new URL(url).origin;
+  } catch {
+    return url;
+  }
 }
 
 /** Every volume the pairs record as pulled, and the one each pair's spec builds from. */

@@ -141,7 +141,7 @@ async function observeCluster(deps: ObserveDeps, req: ObserveRequest, s: Session
     observeNodeDns(s.client, spec, problems, signal),
     taskRead,
     req.meta.deleting && spec.deletionPolicy === "Delete" && req.pairs
-      ? imagesInUseElsewhere(req.pairs, req.pair.metadata)
+      ? imagesInUseElsewhere(req.pairs, req.pair.metadata, spec.proxmox.url)
       : Promise.resolve(undefined),
   ]);
   const database = await s.database;

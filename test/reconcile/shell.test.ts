@@ -31,7 +31,7 @@ import {
   sortInventory,
   taggedHashes,
 } from "../../src/reconcile/observe-containers.js";
-import { imagesOf } from "../../src/reconcile/observe-elsewhere.js";
+import { imagesInUseElsewhere, imagesOf } from "../../src/reconcile/observe-elsewhere.js";
 import { storageProblem } from "../../src/reconcile/observe.js";
 import { proxmoxProblem } from "../../src/reconcile/problems.js";
 import type { Plan, PlanInput } from "../../src/reconcile/model.js";
@@ -393,6 +393,30 @@ describe("imagesOf: the volumes other pairs need", () => {
       "local:vztmpl/ldap-gateway_1.4.0.tar",
       "local:vztmpl/ldap-gateway_1.5.0.tar",
     ]);
+  });
+});
+
+describe("imagesInUseElsewhere: only pairs on the same Proxmox cluster", () => {
+  const pair = (uid: string, url: string, image: string) => ({
+    metadata: { uid },
+    spec: specWith({ image, proxmox: { ...specWith().proxmox, url } }),
+  });
+  const list = (items: unknown[]) => ({ list: async () => ({ items }) }) as never;
+  it("counts another pair on the same origin, written another way, and not one on another cluster or itself", async () => {
+    const items = [
+      pair("self", "https://pve.example.com:8006", "ghcr.io/mieweb/ldap-gateway:1.0.0"),
+      pair("same", "https://PVE.example.com:8006/api2/json", "ghcr.io/mieweb/ldap-gateway:1.5.0"),
+      pair("other", "https://pve.other.example:8006", "ghcr.io/mieweb/ldap-gateway:1.6.0"),
+    ];
+    expect(await imagesInUseElsewhere(list(items), { uid: "self" }, "https://pve.example.com:8006")).toEqual([
+      "local:vztmpl/ldap-gateway_1.5.0.tar",
+    ]);
+  });
+  it("is unknown when the pairs cannot be listed, so nothing is removed", async () => {
+    const failing = { list: async () => Promise.reject(new Error("forbidden")) } as never;
+    expect(
+      await imagesInUseElsewhere(failing, { uid: "self" }, "https://pve.example.com:8006"),
+    ).toBeUndefined();
   });
 });
 
