@@ -246,7 +246,14 @@ async function powerOrDelete(
     case "DeleteContainer":
       return started(await client.deleteContainer(node, vmid, { purge: true }, opts));
     case "StopContainer":
-      return started(await stopContainer(client, action, ctx));
+      try {
+        return started(await stopContainer(client, action, ctx));
+      } catch (err) {
+        // `CT N not running`: it stopped between the plan and the call (the shutdown it overrules ended).
+        if (isProxmoxError(err) && err.reason === "not-running")
+          return { result: "skipped", reason: `CT ${vmid} on ${node} is already stopped` };
+        throw err;
+      }
   }
 }
 

@@ -144,6 +144,15 @@ describe("task actions", () => {
     expect(shutdown?.params).toMatchObject({ timeout: "3", forceStop: "1" });
   });
 
+  it("a stop of a container that stopped meanwhile is skipped, shutdown or hard stop alike", async () => {
+    for (const overrule of [false, true]) {
+      const stop = { kind: "StopContainer", server: "ldap1", node: "pve1", vmid, timeoutSeconds: 3 } as const;
+      const outcome = await run(overrule ? { ...stop, overrule } : stop);
+      expect(outcome).toMatchObject({ result: "skipped", reason: expect.stringMatching(/already stopped/) });
+    }
+    expect(world.sim.container(vmid)!.status).toBe("stopped");
+  });
+
   it("DeleteContainer deletes it with purge", async () => {
     world.sim.requestLog.clear();
     await taskOf(await run({ kind: "DeleteContainer", server: "ldap1", node: "pve1", vmid }));
