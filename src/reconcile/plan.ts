@@ -33,7 +33,8 @@
 // | P  | ProxmoxBroken    | 401, 403, < 9.1, unknown node or storage (permanent) | none: Stalled                                          |
 // |    |                  | unreachable, 5xx, node down; nothing observed (trans.)| wait: Reconciling, the rollout's progress kept as is   |
 // | T  | TaskRunning      | status.task running, or its status unreadable        | wait (taskPollMs); the rollout's progress kept         |
-// | T2 | ShutdownHangs    | our shutdown running past twice its timeout          | StopContainer overrule (status/stop overrule-shutdown) |
+// | T2 | ShutdownHangs    | our shutdown (vzshutdown) running past twice its     | StopContainer overrule (status/stop overrule-shutdown) |
+// |    |                  | timeout; a hard stop (vzstop) is waited for          |                                                        |
 // |    | TaskEnded        | ok / failed                                          | fold into status (event, lastFailure), then go on      |
 // Each server, in spec order (ldap1 first):
 // | C  | Conflict         | a container we do not own has the hostname           | none for this server: Conflict names vmid and node     |
@@ -78,6 +79,8 @@
 // | H  | Failing          | not in a rollout: fails past healthGateTimeout       | gate -> StopContainer (a restart; backoff)             |
 // | OK | Healthy          | passes in a row, in sync                             | none                                                   |
 // The gates before a step that takes a server down (R1, E3, W2; X and H: PG only):
+// | PO | Order            | a server before it (spec order) not yet rolled:      | wait: one server at a time, ldap1 first; an unhealthy  |
+// |    |                  | needs a rebuild or restart, a swap, or not verified  | ldap2 never jumps the queue; Stalled at the deadline   |
 // | PA | Paused           | rollout.paused, or annotation ldapgateway.io/paused  | wait, phase Paused; a server that is down is brought   |
 // |    |                  |                                                      | back first; steps that begin a server wait too (I, R0, |
 // |    |                  |                                                      | W1, E2); a rollback is never paused                    |
@@ -108,6 +111,7 @@
 // failed action is Stalled after stallAfterAttempts tries (and still retried).
 import type { RolloutFailure, TaskAction } from "../api/ldappair.js";
 import { durationMs } from "../api/duration.js";
+import { parseUpid } from "../proxmox/upid.js";
 import type { Assessment, Why } from "./conditions.js";
 import { rebasedServer } from "./desired.js";
 import { peerGate, type GateVerdict } from "./gate.js";
@@ -276,7 +280,8 @@ function hangingShutdown(ctx: Ctx): Decision | undefined {
   const task = ctx.input.status.task!;
   const { server, node, vmid } = task;
   if (ctx.input.observed.task?.state !== "running" || task.action !== "StopContainer") return undefined;
-  if (!server || !node || vmid === undefined) return undefined;
+  // A hard stop (vzstop, the overrule itself) is bounded by Proxmox: overruling it would only stop a stopped container.
+  if (!server || !node || vmid === undefined || parseUpid(task.upid)?.type !== "vzshutdown") return undefined;
   const ran = ctx.now.getTime() - new Date(task.startedAt).getTime();
   const bound = 2 * ctx.t.stopTimeoutSeconds * 1000;
   if (ran <= bound) return undefined;
@@ -952,7 +957,7 @@ function rolloutGate(ctx: Ctx, view: ServerView, because: string, then: () => De
   const name = view.desired.name;
   if (rollingBack(ctx, name)) return gated(ctx, view, because, then, { pause: false });
   const owed = ctx.paused ? [] : preflightOwed(ctx);
-  if (owed.length === 0) return gated(ctx, view, because, then);
+  if (owed.length === 0) return inOrder(ctx, view, because) ?? gated(ctx, view, because, then);
   const message = `${because}; first the preflight: ${owed.join("; ")}`;
   return {
     kind: "wait",
@@ -995,6 +1000,36 @@ function preflightOf(ctx: Ctx, v: ServerView): string | undefined {
   if (tier.tier === "restart" && main.status === "running" && !tier.envPending)
     return `${name}'s new env is not written yet`;
   return undefined;
+}
+
+/**
+ * Row PO: the rollout takes servers down in spec order. Without it a waiting
+ * ldap1 (its peer unhealthy) would let that unhealthy peer be taken down
+ * first, since ldap1 itself passes the peer's gate.
+ */
+function inOrder(ctx: Ctx, view: ServerView, because: string): Decision | undefined {
+  const i = ctx.views.indexOf(view);
+  const first = ctx.views.slice(0, i).find((v) => !rolled(v));
+  if (!first) return undefined;
+  const name = view.desired.name;
+  const message = `${because}; ${first.desired.name} is rolled first (${first.problem ?? "not rolled yet"})`;
+  return {
+    kind: "wait",
+    why: `waiting: ${message}`,
+    progress: { reason: "WaitingForPeer", message },
+    retryMs: ctx.t.gatePollMaxMs,
+    server: name,
+    step: "WaitingForPeer",
+    ...overdue(ctx, name, "WaitingForPeer", message),
+  };
+}
+
+/** Built and configured for the spec, alone, and verified: its part of the rollout is done. */
+function rolled(v: ServerView): boolean {
+  const main = v.main;
+  if (v.swap || v.extras.length > 0 || !main?.config || main.lock || !v.verified) return false;
+  const tier = classify({ ...main, config: main.config }, v.desired, v.before?.envKeys).tier;
+  return tier !== "rebuild" && tier !== "restart";
 }
 
 /** A step that takes a serving server down: only through the peer gate. */

@@ -82,6 +82,14 @@ const annotated = (w: World, value: string): World => ({
   meta: { ...META, annotations: { [PAUSED_ANNOTATION]: value } },
 });
 
+/** The server's old container fails its probe, and the status knows it has not passed since. */
+const unhealthy = (w: World, name: string) =>
+  withStatusServer(withContainers(w, name, [{ ...oldContainer(w, name), probe: FAILING_PROBE }]), name, {
+    healthy: false,
+    passes: 0,
+    healthySince: undefined,
+  });
+
 /** ldap1 swapped in on 1.5.0 (CT 103), its old CT 101 kept stopped; ldap2 with its new CT 104 ready. */
 function swapped(w: World, ldap1: ObservedContainer): World {
   const withLdap1 = withContainers(w, "ldap1", [stopped(oldContainer(w, "ldap1")), ldap1]);
@@ -421,6 +429,21 @@ describe("RemoveThenCreate and restarts: the preflight and the pause", () => {
       },
       { action: { kind: "StopContainer", server: "ldap1" }, events: ["StoppingForRebuild"] },
     ],
+    [
+      "ldap2 unhealthy as the rollout begins: ldap1 waits for its peer, ldap2 for ldap1; nothing goes down",
+      () => unhealthy(rolling("RemoveThenCreate"), "ldap2"),
+      { action: null, reason: "WaitingForPeer", message: /ldap2 fails its probe/ },
+    ],
+    [
+      "... past rollout.progressDeadline: Stalled, still nothing down",
+      () => at(unhealthy(rolling("RemoveThenCreate"), "ldap2"), "ldap1", "WaitingForPeer", ago(700)),
+      { action: null, stalled: "ProgressDeadlineExceeded", message: /ldap2/ },
+    ],
+    [
+      "ldap1 unhealthy, ldap2 healthy: ldap1 goes first, as ever (its peer passes)",
+      () => unhealthy(rolling("RemoveThenCreate"), "ldap1"),
+      { action: { kind: "StopContainer", server: "ldap1" } },
+    ],
   ];
   it.each(rows)("%s", (_name, w, e) => {
     expectPlan(w(), e);
@@ -459,6 +482,19 @@ describe("a shutdown that hangs: the stop is bounded", () => {
         events: ["OverrulingShutdown"],
         explanation: /overruling its shutdown/,
       },
+    ],
+    [
+      "our hard stop (vzstop, an overrule itself) running 25 s: waited for, never overruled again",
+      () => {
+        const w = shutting(ago(25));
+        const upid = UPID("vzstop", "101");
+        return {
+          ...w,
+          status: { ...w.status, task: { ...w.status.task!, upid } },
+          observed: { ...w.observed, task: { upid, state: "running" } },
+        };
+      },
+      { action: null, reason: "StopContainerRunning" },
     ],
     [
       "the same while the pair is deleted",
