@@ -230,7 +230,7 @@ function assembleStatus(ctx: Ctx, decisions: Decision[], chosen: Decision | unde
   draft.servers = views.map((v) => {
     const d = decisions[views.indexOf(v)];
     const mark = marks[v.desired.name];
-    const view = mark?.wentDown ? { ...v, lastDownAt: ctx.stamp } : v;
+    const view = mark?.wentDown ? { ...v, lastDownAt: ctx.now.toISOString() } : v;
     const started = ctx.started[v.desired.name];
     return serverStatus(view, stateOf(view, taskOf(v.desired.name), d), {
       now: ctx.now,

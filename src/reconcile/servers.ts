@@ -123,8 +123,9 @@ export function serverView(
     verified,
     ...(passing ? { healthySince: before?.healthySince && wasHealthy ? before.healthySince : stamp } : {}),
     // A server that was healthy and no longer is went down now; otherwise keep the last time.
+    // To the millisecond: the settle time is waited from it, and whole seconds would cut it short.
     ...(wasHealthy && !verified
-      ? { lastDownAt: stamp }
+      ? { lastDownAt: now.toISOString() }
       : before?.lastDownAt
         ? { lastDownAt: before.lastDownAt }
         : {}),

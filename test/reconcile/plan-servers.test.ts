@@ -266,7 +266,7 @@ describe("tiers behind the peer gate", () => {
         events: ["StoppingForRebuild"],
         phase: "RollingUpdate",
         status: (s) => {
-          expect(s.servers![0]!.lastDownAt).toBe(ago(0));
+          expect(s.servers![0]!.lastDownAt).toBe(NOW.toISOString());
           expect(s.rollout).toMatchObject({
             server: "ldap1",
             step: "Stop",
@@ -484,7 +484,11 @@ describe("drift and failures", () => {
         ready: false,
         phase: "Degraded",
         status: (s) =>
-          expect(s.servers![0]).toMatchObject({ state: "Stopped", healthy: false, lastDownAt: ago(0) }),
+          expect(s.servers![0]).toMatchObject({
+            state: "Stopped",
+            healthy: false,
+            lastDownAt: NOW.toISOString(),
+          }),
       },
     ],
     [
@@ -560,7 +564,11 @@ describe("drift and failures", () => {
       {
         action: null,
         status: (s) =>
-          expect(s.servers![1]).toMatchObject({ healthy: false, lastDownAt: ago(0), lastProbeTime: ago(0) }),
+          expect(s.servers![1]).toMatchObject({
+            healthy: false,
+            lastDownAt: NOW.toISOString(),
+            lastProbeTime: ago(0),
+          }),
       },
     ],
     [
