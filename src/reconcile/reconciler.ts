@@ -9,7 +9,10 @@
 // - one event per plan event and per action taken; the plan's explanation
 //   goes to the log;
 // - the shared inventory enqueues the pair when one of its containers
-//   changes, and polls faster while the pair has work in flight.
+//   changes, and polls faster while the pair has work in flight;
+// - a task in flight is watched by its status alone between reconciles
+//   (task-watch.ts), so the step after it starts as soon as it ends rather
+//   than at the next task poll.
 import type { LdapPair } from "../api/ldappair.js";
 import type { PreflightOptions } from "../health/preflight.js";
 import type { ProbeTimeouts } from "../health/probe-plan.js";
@@ -36,6 +39,7 @@ import {
 import { observe, type Observed } from "./observe.js";
 import { plan as planPair } from "./plan.js";
 import { report } from "./report.js";
+import { TaskWatches } from "./task-watch.js";
 import { InventoryWatches, type Enqueue } from "./watch.js";
 
 export interface LdapPairReconcilerOptions {
@@ -49,6 +53,12 @@ export interface LdapPairReconcilerOptions {
   timeScale?: number;
   /** Overrides of single timings, after the scale. */
   timings?: Partial<PlanTimings>;
+  /**
+   * Between two reads of a running task's status by the light watch (default
+   * DEFAULT_TASK_WATCH_MS, after the scale). A read is one GET; the full look
+   * stays at taskPollMs.
+   */
+  taskWatchMs?: number;
   /** Per Proxmox request (default 20 s). */
   proxmoxTimeoutMs?: number;
   proxmoxRetry?: Partial<RetryPolicy>;
@@ -56,6 +66,9 @@ export interface LdapPairReconcilerOptions {
   readSecret?: SecretReader;
   now?: () => Date;
 }
+
+/** How often a running task's status is read between reconciles, at a real site. */
+export const DEFAULT_TASK_WATCH_MS = 200;
 
 /** DEFAULT_TIMINGS with every delay multiplied by `scale` (counts and the stop timeout keep a floor). */
 export function scaledTimings(scale: number, overrides: Partial<PlanTimings> = {}): PlanTimings {
@@ -82,6 +95,7 @@ export class LdapPairReconciler {
   private readonly clients: ClientPool;
   private readonly inventory: InventoryRegistry;
   private readonly watches: InventoryWatches;
+  private readonly tasks: TaskWatches;
   private readonly timings: PlanTimings;
   private readonly now: () => Date;
   /** Per pair: the inventory must have been listed after this (see observe.ts). */
@@ -99,28 +113,36 @@ export class LdapPairReconciler {
     this.watches = new InventoryWatches(this.inventory, {
       firstSnapshotTimeoutMs: options.inventory?.pollTimeoutMs ?? 30_000,
     });
+    const scale = options.timeScale ?? 1;
+    this.tasks = new TaskWatches({
+      intervalMs: options.taskWatchMs ?? Math.max(10, Math.round(DEFAULT_TASK_WATCH_MS * scale)),
+    });
     this.reconcile = (key, obj, ctx) => this.run(key, obj, ctx);
   }
 
   /** Where an inventory change sends a pair's key: the controller's queue. */
   bindQueue(enqueue: Enqueue): void {
     this.watches.setEnqueue(enqueue);
+    this.tasks.setEnqueue(enqueue);
   }
 
   /** Stops the inventory polls and closes every Proxmox client (shutdown). */
   close(): void {
+    this.tasks.close();
     this.watches.close();
     this.inventory.close();
     this.clients.close();
   }
 
   private forget(key: string): void {
+    this.tasks.unwatch(key);
     this.watches.unwatch(key);
     this.clients.release(key);
     this.freshness.delete(key);
   }
 
   private async run(key: string, cached: KubeObject | undefined, ctx: ReconcileContext) {
+    const t0 = Date.now();
     const pair = cached ? await this.fresh(key, ctx) : undefined;
     if (!pair) return void this.forget(key);
     const meta = pairMeta(pair);
@@ -157,6 +179,7 @@ export class LdapPairReconciler {
       timings: this.timings,
     };
     const plan = planPair(input);
+    const t1 = Date.now();
     const outcome = plan.action
       ? await act(plan.action, {
           pair,
@@ -165,7 +188,8 @@ export class LdapPairReconciler {
           signal: ctx.signal,
         })
       : undefined;
-    if (outcome?.result === "unknown") freshness.notBefore = Date.now();
+    const t2 = Date.now();
+    if (outcome?.result === "unknown") freshness.notBefore = t2;
     const written = report(input, plan, outcome, this.timings);
     const target =
       outcome?.result === "done" && outcome.pair ? outcome.pair : (pair as unknown as KubeObject);
@@ -173,6 +197,7 @@ export class LdapPairReconciler {
     if (written.fields && !gone)
       await ctx.status.update(target, { fields: written.fields, conditions: written.conditions });
     for (const e of written.events) ctx.events.record(target, e);
+    if (!gone) this.followTask(key, written.fields, observed);
     const busy = !!written.fields?.["task"] || written.requeueAfterMs <= this.timings.gatePollMaxMs;
     observed.watch?.setBusy(busy);
     this.log(ctx, {
@@ -181,10 +206,21 @@ export class LdapPairReconciler {
       outcome,
       summary: written.summary,
       readProblems: observation.readProblems ?? [],
+      // Where a reconcile's time goes: the step after a task waits for all of it.
+      ms: { observe: t1 - t0, act: t2 - t1, write: Date.now() - t2 },
     });
     if (gone) return void this.forget(key);
     // 0 asks for no requeue; the change just made (a finalizer) comes back through the watch anyway.
     return { requeueAfter: Math.max(1, written.requeueAfterMs) };
+  }
+
+  /** Watches the task the status now records; a status written without one ends the watch. */
+  private followTask(key: string, fields: Record<string, unknown> | undefined, observed: Observed): void {
+    // Nothing written: the plan rested on a stale view, and the status is what it was.
+    if (!fields) return;
+    const upid = (fields["task"] as { upid?: unknown } | undefined)?.upid;
+    if (typeof upid === "string" && observed.client) this.tasks.watch(key, observed.client.client, upid);
+    else this.tasks.unwatch(key);
   }
 
   /** The LdapPair as the API server has it now; undefined once it is gone. */
@@ -206,10 +242,12 @@ export class LdapPairReconciler {
       outcome: ActOutcome | undefined;
       summary: string;
       readProblems: readonly Problem[];
+      ms: { observe: number; act: number; write: number };
     },
   ): void {
     const fields = {
       explanation: r.explanation,
+      ms: r.ms,
       ...(r.action ? { action: r.action, outcome: r.outcome?.result } : {}),
       // What could not be read is said here at least, whatever the plan makes of it.
       ...(r.readProblems.length
