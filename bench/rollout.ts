@@ -11,8 +11,11 @@
  * - floor: the simulator's task durations and the gateways' boots, one after the other as the operator
  *   runs them, plus the wait the peer gate imposes: the second server may go down only a settle time
  *   after the first did, so the work between the two stops counts as max(settle time, its duration).
- *   Task times are sampled from the simulator's state every 10 ms; a boot is the time from the end of
- *   a start task to the gateway listening. Goal: wall / floor <= 1.05;
+ *   The first server goes down when the stop task signals its gateway, which stops accepting then
+ *   (the simulator's stop or shutdown duration after the task began), not when the task begins: the
+ *   settle time counts from there. Task times are sampled from the simulator's state every 10 ms; a
+ *   boot is the time from the end of a start task to the gateway listening. Goal: wall / floor <= 1.05;
+ *   the idle time before each piece (after the one before it ended) says where the rest goes;
  * - each server's unavailable window as a client of that server alone sees it (an SSSD-like client
  *   with ldap_uri naming only that server, looking up every 50 ms, retrying at once), against
  *   stop + start + boot: what is left of the stop task once the client lost the server (a gateway
@@ -24,12 +27,13 @@
  */
 import { writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { FailoverClient } from "../test/failover-client/client.js";
+import type { FailoverClient } from "../test/failover-client/client.js";
 import { LookupStream, type StreamReport, type Window } from "../test/failover-client/stream.js";
 import type { World } from "../test/e2e/harness.js";
 import { InvariantMonitor, type ContainerEventAt, type TaskTiming } from "../test/e2e/invariants.js";
 import {
   image,
+  instanceOf,
   patchPair,
   rolledOutTo,
   rolloutWorld,
@@ -38,6 +42,7 @@ import {
   TASK,
   untilPair,
   until,
+  type Instance,
   type RolloutWorld,
   type Strategy,
 } from "../test/e2e/rollout-world.js";
@@ -53,22 +58,21 @@ if (!Number.isFinite(scale) || scale <= 0 || scale > 1) throw new Error("--scale
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-interface Instance {
-  vmid: number;
-  address: string;
-}
-
 /** A piece of the operator's critical path: a task, or a gateway booting after its start task. */
 interface Work {
   what: string;
   from: number;
   ms: number;
+  /** Since the piece before it ended: the operator's own time on the critical path. */
+  idleMs?: number;
 }
 
 interface FloorParts {
   beforeFirstStop: number;
   betweenStops: number;
   settle: number;
+  /** From the first stop task's start to its gateway signalled: the server serves until then. */
+  firstDownAfter: number;
   afterSecondStop: number;
   floor: number;
   work: Work[];
@@ -80,6 +84,7 @@ function floorOf(
   events: ContainerEventAt[],
   stops: number[],
   settleMs: number,
+  firstDownAfter: number,
 ): FloorParts {
   const work: Work[] = [];
   for (const t of tasks) {
@@ -91,6 +96,11 @@ function floorOf(
     if (booted && booted.at > t.endedAt)
       work.push({ what: `boot ${t.id}`, from: t.endedAt, ms: booted.at - t.endedAt });
   }
+  let end = -Infinity;
+  for (const w of work.sort((a, b) => a.from - b.from)) {
+    if (end > -Infinity) w.idleMs = Math.max(0, w.from - end);
+    end = Math.max(end, w.from + w.ms);
+  }
   const [first, second] = stops;
   const sum = (keep: (w: Work) => boolean) => work.filter(keep).reduce((n, w) => n + w.ms, 0);
   const beforeFirstStop = sum((w) => w.from < first!);
@@ -100,8 +110,9 @@ function floorOf(
     beforeFirstStop,
     betweenStops,
     settle: settleMs,
+    firstDownAfter,
     afterSecondStop,
-    floor: beforeFirstStop + Math.max(settleMs, betweenStops) + afterSecondStop,
+    floor: beforeFirstStop + Math.max(firstDownAfter + settleMs, betweenStops) + afterSecondStop,
     work,
   };
 }
@@ -151,18 +162,13 @@ function windowOf(
 }
 
 /** A client of one server alone that notices it gone and back within one lookup interval. */
-function soloClient(world: World, server: string): FailoverClient {
-  return new FailoverClient({
+const soloClient = (world: World, server: string): FailoverClient =>
+  world.failoverClient({
     uris: [`ldaps://${server}:636`],
-    dnsServer: world.dnsServer,
-    baseDn: world.baseDn,
-    searchTimeoutMs: world.times.searchTimeoutMs,
-    connectTimeoutMs: world.times.connectTimeoutMs,
     failedServerMemoryMs: 0,
     offlineTimeoutMs: 0,
     offlineRandomMs: 0,
   });
-}
 
 interface Result {
   strategy: Strategy;
@@ -207,12 +213,17 @@ async function rollOnce(rw: RolloutWorld, strategy: Strategy, to: string): Promi
   for (const c of clients) await c.close();
   const fresh = Object.fromEntries(SERVERS.map((s) => [s, instanceOf(world, uid, s)]));
   const tasks = monitor.tasks.filter((t) => t.seenAt >= started && t.seenAt <= started + wallMs);
-  const stops = SERVERS.map(
-    (s) =>
-      tasks.find((t) => /^vz(stop|shutdown)$/.test(t.type) && t.id === String(old[s]!.vmid))?.seenAt ??
-      Number.NaN,
+  const stopTasks = SERVERS.map((s) =>
+    tasks.find((t) => /^vz(stop|shutdown)$/.test(t.type) && t.id === String(old[s]!.vmid)),
   );
-  const { work, ...floor } = floorOf(tasks, monitor.events, stops, world.times.settleTimeMs);
+  const stops = stopTasks.map((t) => t?.seenAt ?? Number.NaN);
+  const { work, ...floor } = floorOf(
+    tasks,
+    monitor.events,
+    stops,
+    world.times.settleTimeMs,
+    signalledAfter(world, stopTasks[0]?.type),
+  );
   const windows = SERVERS.map((s, i) =>
     windowOf(s, reports[i + 1]!.unavailable[s] ?? [], old[s]!, fresh[s]!, tasks, monitor.events),
   );
@@ -234,10 +245,10 @@ async function rollOnce(rw: RolloutWorld, strategy: Strategy, to: string): Promi
   };
 }
 
-function instanceOf(world: World, uid: string, server: string): Instance {
-  const ct = runningOf(world, uid, server);
-  if (!ct) throw new Error(`${server} does not run`);
-  return { vmid: ct.vmid, address: ct.address };
+/** How long a stop or shutdown task of the simulator runs before it signals the container's process. */
+function signalledAfter(world: World, type: string | undefined): number {
+  const { durations, speed } = world.sim.config;
+  return (type === TASK.shutdown ? durations.shutdown : durations.stop) * speed;
 }
 
 const s1 = (ms: number) => (ms / 1000).toFixed(1);
@@ -292,7 +303,7 @@ async function main(): Promise<void> {
   for (const r of results) {
     const f = r.floor;
     console.log(
-      `${r.strategy}: floor = ${s1(f.beforeFirstStop)} s before the first stop + max(settle ${s1(f.settle)} s, ` +
+      `${r.strategy}: floor = ${s1(f.beforeFirstStop)} s before the first stop + max(${s1(f.firstDownAfter)} s to its signal + settle ${s1(f.settle)} s, ` +
         `${s1(f.betweenStops)} s of work) + ${s1(f.afterSecondStop)} s after the second; ` +
         r.windows
           .map(
@@ -300,6 +311,10 @@ async function main(): Promise<void> {
               `${w.server}: ${s1(w.stopRestMs)} s stop left + ${s1(w.startMs)} s start + ${s1(w.bootMs)} s boot`,
           )
           .join("; ") +
+        `; idle before each piece: ${r.work
+          .filter((w) => w.idleMs !== undefined)
+          .map((w) => `${w.what.split(" ")[0]} ${s1(w.idleMs!)}`)
+          .join(", ")}, after the last: ${s1(r.wallMs - Math.max(...r.work.map((w) => w.from + w.ms)))}` +
         (r.violations.length ? `; VIOLATIONS: ${r.violations.join(", ")}` : ""),
     );
   }

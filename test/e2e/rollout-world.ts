@@ -171,6 +171,18 @@ export function containersOf(world: World, uid: string, server: string): Contain
 export const runningOf = (world: World, uid: string, server: string): ContainerState | undefined =>
   containersOf(world, uid, server).find((ct) => ct.status === "running");
 
+/** A server's running container as a client tells one from another: a vmid is reused, an address is not. */
+export interface Instance {
+  vmid: number;
+  address: string;
+}
+
+export function instanceOf(world: World, uid: string, server: string): Instance {
+  const ct = runningOf(world, uid, server);
+  if (!ct) throw new Error(`${server} does not run`);
+  return { vmid: ct.vmid, address: ct.address };
+}
+
 export interface RolloutWorld {
   world: World;
   uid: string;
