@@ -15,20 +15,21 @@ import { toOpenApi } from "./openapi.js";
 
 const readyCondition = (field: string) => `.status.conditions[?(@.type=="Ready")].${field}`;
 
+// The default view shows a rollout as it goes (which server, which step);
+// -o wide adds why the pair is (not) Ready.
 export const PRINTER_COLUMNS = [
   { name: "Phase", type: "string", jsonPath: ".status.phase" },
   { name: "Image", type: "string", jsonPath: ".spec.image" },
   { name: "Ready", type: "string", jsonPath: ".status.readyServers", description: "Healthy servers" },
   { name: "Realm", type: "string", jsonPath: ".status.realm.syncState", description: "Realm sync state" },
-  { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" },
   {
     name: "Server",
     type: "string",
     jsonPath: ".status.rollout.server",
     description: "Server in the rollout",
-    priority: 1,
   },
-  { name: "Step", type: "string", jsonPath: ".status.rollout.step", description: "Its step", priority: 1 },
+  { name: "Step", type: "string", jsonPath: ".status.rollout.step", description: "Its step in the rollout" },
+  { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" },
   { name: "Reason", type: "string", jsonPath: readyCondition("reason"), priority: 1 },
   { name: "Message", type: "string", jsonPath: readyCondition("message"), priority: 1 },
 ];

@@ -262,7 +262,7 @@ export const ROLLOUT_STRATEGIES = ["RemoveThenCreate", "CreateThenSwap"] as cons
 export const Rollout = Type.Object(
   {
     strategy: StringEnum(ROLLOUT_STRATEGIES, {
-      default: "RemoveThenCreate",
+      default: "CreateThenSwap",
       description:
         "RemoveThenCreate follows the runbook (stop, delete, create, start); CreateThenSwap creates and configures the new container stopped while the old one serves, then swaps them, keeping the old one stopped until the new one passes. A change of env restarts in place with either.",
     }),

@@ -32,11 +32,9 @@ describe("the LdapPair CRD", () => {
     const columns = Object.fromEntries(version.additionalPrinterColumns.map((c) => [c.name, c]));
     expect(
       version.additionalPrinterColumns.filter((c) => c.priority === undefined).map((c) => c.name),
-    ).toEqual(["Phase", "Image", "Ready", "Realm", "Age"]);
-    // -o wide: which server the rollout is at, its step, and why the pair is (not) Ready.
+    ).toEqual(["Phase", "Image", "Ready", "Realm", "Server", "Step", "Age"]);
+    // -o wide: why the pair is (not) Ready.
     expect(version.additionalPrinterColumns.filter((c) => c.priority === 1).map((c) => c.name)).toEqual([
-      "Server",
-      "Step",
       "Reason",
       "Message",
     ]);

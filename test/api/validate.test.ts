@@ -46,7 +46,7 @@ describe("validateSpec", () => {
     });
     expect(spec.database.uriSecretRef).toEqual({ name: "manager-db", key: "uri" });
     expect(spec.rollout).toMatchObject({
-      strategy: "RemoveThenCreate",
+      strategy: "CreateThenSwap",
       paused: false,
       autoRollback: false,
       progressDeadline: "10m",

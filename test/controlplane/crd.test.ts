@@ -195,13 +195,13 @@ describe("the LdapPair CRD on a real API server", () => {
     expect(patched.metadata.generation).toBe(1);
 
     const table = kubectl("get", "ldappairs", name, "-n", NS);
-    expect(table).toMatch(/^NAME\s+PHASE\s+IMAGE\s+READY\s+REALM\s+AGE\n/);
+    expect(table).toMatch(/^NAME\s+PHASE\s+IMAGE\s+READY\s+REALM\s+SERVER\s+STEP\s+AGE\n/);
     expect(table).toMatch(
-      /columns\s+RollingUpdate\s+ghcr\.io\/mieweb\/ldap-gateway:1\.4\.0\s+1\/2\s+Synced\s+\d+s/,
+      /columns\s+RollingUpdate\s+ghcr\.io\/mieweb\/ldap-gateway:1\.4\.0\s+1\/2\s+Synced\s+ldap2\s+Verify\s+\d+s/,
     );
     const wide = kubectl("get", "ldappairs", name, "-n", NS, "-o", "wide");
-    expect(wide).toMatch(/SERVER\s+STEP\s+REASON\s+MESSAGE/);
-    expect(wide).toMatch(/ldap2\s+Verify\s+RollingUpdate\s+replacing ldap2/);
+    expect(wide).toMatch(/AGE\s+REASON\s+MESSAGE/);
+    expect(wide).toMatch(/Verify\s+\d+s\s+RollingUpdate\s+replacing ldap2/);
 
     const changed = (await objects.patchNamespacedCustomObject(
       { ...target, name, body: { spec: { image: "ghcr.io/mieweb/ldap-gateway:1.5.0" } } },

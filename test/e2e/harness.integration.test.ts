@@ -61,7 +61,16 @@ describe("the end-to-end world", () => {
     expect(servers.map((s) => s.node)).toEqual(["pve1", "pve2"]);
 
     const table = (await world.kubectl("get", "ldappairs")).trimEnd().split("\n");
-    expect(table[0]!.split(/\s+/)).toEqual(["NAME", "PHASE", "IMAGE", "READY", "REALM", "AGE"]);
+    expect(table[0]!.split(/\s+/)).toEqual([
+      "NAME",
+      "PHASE",
+      "IMAGE",
+      "READY",
+      "REALM",
+      "SERVER",
+      "STEP",
+      "AGE",
+    ]);
     expect(table[1]).toMatch(new RegExp(`^${EXAMPLE_NAME}\\s.*${EXAMPLE_IMAGE.replace(/[.]/g, "\\.")}`));
     const wide = (await world.kubectl("get", "ldappairs", "-o", "wide")).split("\n")[0]!;
     expect(wide.split(/\s+/)).toEqual(expect.arrayContaining(["STEP", "REASON", "MESSAGE"]));

@@ -1,7 +1,8 @@
 // The planner's per-server states (rows C to OK of the table in plan.ts),
 // each with the observations that move it: provisioning from nothing, the
 // tiers behind the peer gate, drift, conflicts, and observations that
-// contradict the status (Proxmox wins).
+// contradict the status (Proxmox wins). A rebuild here takes the runbook's
+// path (RemoveThenCreate); plan-rollout.test.ts has the swap.
 import { describe, expect, it } from "vitest";
 import { encodeProxmoxEnv } from "../../src/gateway/env.js";
 import { parseEnv } from "../../src/proxmox/normalize.js";
@@ -33,11 +34,12 @@ import {
 
 type Row = [string, () => World, Expectation];
 
-const steady = () => steadyWorld();
+const RUNBOOK = { strategy: "RemoveThenCreate" } as const;
+const steady = () => steadyWorld({ rollout: RUNBOOK });
 /** The world after the spec's image changed to 1.5.0: both containers still run 1.4.0. */
 function newImage(images?: Record<string, string[]>): World {
   const old = steady();
-  const w = steadyWorld({ image: "ghcr.io/mieweb/ldap-gateway:1.5.0" });
+  const w = steadyWorld({ image: "ghcr.io/mieweb/ldap-gateway:1.5.0", rollout: RUNBOOK });
   const observed = {
     ...w.observed,
     servers: old.observed.servers,
