@@ -76,7 +76,7 @@ export async function preflight(
   if (!isPostgresUri(sqlUri)) {
     return finish({
       reachable: false,
-      connectError: "the SQL URI is not of the form postgres://user:password@host:port/database",
+      connectError: "the SQL URI is not a postgres:// or postgresql:// URI with a host",
       queries: notRun("the SQL URI is malformed"),
     });
   }

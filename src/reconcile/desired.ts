@@ -28,7 +28,8 @@ export function desiredPair(spec: LdapPairSpec, meta: Identity, secrets: Gateway
   if (!isPostgresUri(secrets.sqlUri))
     return bad(
       "SqlUriMalformed",
-      `key ${JSON.stringify(ref.key)} of Secret ${meta.namespace}/${ref.name} is not a URI of the form postgres://user:password@host:port/database`,
+      // The example leaves the password out: written as user:password@ the redactor would blank it.
+      `key ${JSON.stringify(ref.key)} of Secret ${meta.namespace}/${ref.name} is not a postgres:// or postgresql:// URI with a host, such as postgres://user@db.example.com:5432/database (the password after the user and a colon)`,
     );
   if (!isPullableReference(spec.image))
     return bad(

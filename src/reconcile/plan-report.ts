@@ -172,7 +172,7 @@ function databaseEvent(ctx: Ctx, a: Assessment): EventRecord[] {
 export function databaseReason(connectError: string | undefined, reachable: boolean): string {
   if (reachable) return "DatabaseQueryFailed";
   const text = connectError ?? "";
-  if (/not of the form/.test(text)) return "DatabaseUriInvalid";
+  if (/is not a postgres:\/\/ or postgresql:\/\/ URI/.test(text)) return "DatabaseUriInvalid";
   if (/password authentication failed|no pg_hba\.conf entry|role .* does not exist/i.test(text))
     return "DatabaseAuthFailed";
   if (/database .* does not exist/i.test(text)) return "DatabaseNotFound";

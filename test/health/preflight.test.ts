@@ -171,7 +171,7 @@ describe("faults", () => {
   it("a malformed URI: unreachable, and the URI is not echoed", async () => {
     const r = await preflight(`manager:${password}@127.0.0.1/manager`, renderQueries());
     expect(r).toMatchObject({ ok: false, reachable: false });
-    expect(r.connectError).toContain("not of the form postgres://");
+    expect(r.connectError).toBe("the SQL URI is not a postgres:// or postgresql:// URI with a host");
     expectNoSecret(r, password);
   });
 

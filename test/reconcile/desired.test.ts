@@ -1,3 +1,4 @@
+import { Redactor } from "../../src/observability/redact.js";
 import { describe, expect, it } from "vitest";
 import { buildHash, configHash, serverBuild } from "../../src/gateway/config-hash.js";
 import { renderGatewayEnv } from "../../src/gateway/env.js";
@@ -137,9 +138,14 @@ describe("desiredPair", () => {
       "a URI that is not postgres://",
       "mysql://u:s3cr3t@db/x",
       "SqlUriMalformed",
-      /key "uri" of Secret ldap\/manager-db is not a URI/,
+      /key "uri" of Secret ldap\/manager-db is not a postgres:\/\/ or postgresql:\/\/ URI with a host/,
     ],
-    ["a bare word", "s3cr3t", "SqlUriMalformed", /postgres:\/\/user:password@host:port\/database/],
+    [
+      "a bare word",
+      "s3cr3t",
+      "SqlUriMalformed",
+      /such as postgres:\/\/user@db\.example\.com:5432\/database \(the password after the user and a colon\)$/,
+    ],
     [
       "a URI with a newline inside",
       "postgres://u:s3cr3t@db/x\nmore",
@@ -153,6 +159,8 @@ describe("desiredPair", () => {
     expect(result.problem).toMatchObject({ reason, transient: false });
     expect(result.problem.message).toMatch(message);
     expect(result.problem.message).not.toContain("s3cr3t");
+    // Nothing in it looks like a password to the redactor, so status and events show it whole.
+    expect(new Redactor().redactText(result.problem.message)).toBe(result.problem.message);
   });
 });
 

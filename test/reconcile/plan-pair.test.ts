@@ -113,7 +113,7 @@ describe("bad input and Proxmox faults: a clear condition, nothing done", () => 
         withSecretsProblem(
           problem(
             "SqlUriMalformed",
-            'key "uri" of Secret ldap/manager-db is not a URI of the form postgres://user:password@host:port/database',
+            'key "uri" of Secret ldap/manager-db is not a postgres:// or postgresql:// URI with a host, such as postgres://user@db.example.com:5432/database (the password after the user and a colon)',
           ),
         ),
       { action: null, stalled: "SqlUriMalformed" },
@@ -283,11 +283,7 @@ describe("bad input and Proxmox faults: a clear condition, nothing done", () => 
     ["connect ECONNREFUSED 10.0.0.9:5432", false, "DatabaseUnreachable"],
     ['password authentication failed for user "manager"', false, "DatabaseAuthFailed"],
     ['database "manager" does not exist', false, "DatabaseNotFound"],
-    [
-      "the SQL URI is not of the form postgres://user:password@host:port/database",
-      false,
-      "DatabaseUriInvalid",
-    ],
+    ["the SQL URI is not a postgres:// or postgresql:// URI with a host", false, "DatabaseUriInvalid"],
     [undefined, true, "DatabaseQueryFailed"],
   ])("the database preflight %j (reachable %s) is reason %s", (connectError, reachable, reason) => {
     const w = steady();
