@@ -7,6 +7,7 @@ import { operatorTags } from "../../src/proxmox/tags.js";
 import type { CatalogEntry } from "../pve-sim/config.js";
 import { LDAP_GATEWAY_IMAGE } from "../pve-sim/ldap-site.js";
 import type { ContainerState } from "../pve-sim/state.js";
+import { eventually } from "./checks.js";
 import { EXAMPLE_IMAGE, EXAMPLE_NAME, type Overrides } from "./example.js";
 import { startWorld, type World, type WorldOptions } from "./harness.js";
 import { provisionByHand, type HandMadeServer } from "./provision.js";
@@ -82,29 +83,8 @@ export function rolledOutTo(v: PairView, wanted: string): boolean {
   );
 }
 
-/** Polls `check` until it returns something other than undefined. */
-export async function until<T>(
-  what: string,
-  check: () => Promise<T | undefined> | T | undefined,
-  timeoutMs: number,
-  everyMs = 100,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value !== undefined) return value;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline)
-      throw new Error(
-        `${what}: not within ${timeoutMs} ms${last ? ` (last: ${(last as Error).message})` : ""}`,
-      );
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
+/** Polls `check` until it returns something other than undefined (checks.ts's `eventually`). */
+export const until = eventually;
 
 /** Waits until the pair satisfies `ok`; the error shows the last status and the operator's log. */
 export async function untilPair(
