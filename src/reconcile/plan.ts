@@ -958,15 +958,25 @@ function rolloutGate(ctx: Ctx, view: ServerView, because: string, then: () => De
   if (rollingBack(ctx, name)) return gated(ctx, view, because, then, { pause: false });
   const owed = ctx.paused ? [] : preflightOwed(ctx);
   if (owed.length === 0) return inOrder(ctx, view, because) ?? gated(ctx, view, because, then);
-  const message = `${because}; first the preflight: ${owed.join("; ")}`;
+  return rolloutWait(
+    ctx,
+    name,
+    "Preflight",
+    "Preflight",
+    `${because}; first the preflight: ${owed.join("; ")}`,
+  );
+}
+
+/** A wait of the rollout's gates, at the gate poll; Stalled once it outlasts the progress deadline. */
+function rolloutWait(ctx: Ctx, server: string, step: string, reason: string, message: string): Decision {
   return {
     kind: "wait",
     why: `waiting: ${message}`,
-    progress: { reason: "Preflight", message },
+    progress: { reason, message },
     retryMs: ctx.t.gatePollMaxMs,
-    server: name,
-    step: "Preflight",
-    ...overdue(ctx, name, "Preflight", message),
+    server,
+    step,
+    ...overdue(ctx, server, step, message),
   };
 }
 
@@ -1011,17 +1021,8 @@ function inOrder(ctx: Ctx, view: ServerView, because: string): Decision | undefi
   const i = ctx.views.indexOf(view);
   const first = ctx.views.slice(0, i).find((v) => !rolled(v));
   if (!first) return undefined;
-  const name = view.desired.name;
   const message = `${because}; ${first.desired.name} is rolled first (${first.problem ?? "not rolled yet"})`;
-  return {
-    kind: "wait",
-    why: `waiting: ${message}`,
-    progress: { reason: "WaitingForPeer", message },
-    retryMs: ctx.t.gatePollMaxMs,
-    server: name,
-    step: "WaitingForPeer",
-    ...overdue(ctx, name, "WaitingForPeer", message),
-  };
+  return rolloutWait(ctx, view.desired.name, "WaitingForPeer", "WaitingForPeer", message);
 }
 
 /** Built and configured for the spec, alone, and verified: its part of the rollout is done. */
