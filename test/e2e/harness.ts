@@ -29,7 +29,8 @@ import { freePort } from "../testenv/ports.js";
 import { startPostgres, type TestPostgres } from "../testenv/postgres.js";
 import { EXAMPLE_DOMAIN, exampleLdapPair, SECRETS, type ExampleLdapPair, type Overrides } from "./example.js";
 import { kubectlFor, type Kubectl } from "./kubectl.js";
-import { OperatorProcess } from "./operator-process.js";
+import { operatorBundle } from "./operator-bundle.js";
+import { OperatorProcess, type OperatorProcessOptions } from "./operator-process.js";
 import { processesMarkedBy, type ProcessInfo, type WorldMarkers } from "./processes.js";
 import {
   DEFAULT_TEST_TIME_SCALE,
@@ -57,8 +58,11 @@ export interface WorldOptions {
   startOperator?: boolean;
   /** Extra operator flags, after the harness's own (a later flag wins). */
   operatorArgs?: string[];
-  /** `node --import tsx src/main.ts` (default) or the built `dist/main.js`. */
-  operatorEntry?: "src" | "dist";
+  /**
+   * `bundle` (default): src/main.ts bundled once per test process, started with plain node (a start
+   * takes a second, not tsx's several); `src`: node --import tsx src/main.ts; `dist`: the built dist/main.js.
+   */
+  operatorEntry?: "bundle" | "src" | "dist";
   /**
    * Point the nodes' DNS at the site DNS from the start. Default false: the nodes start with the
    * simulator's own resolver, as a fresh Proxmox install does, and the LdapPair's nodeDns fixes it.
@@ -247,7 +251,7 @@ async function startParts(
   const [probePort, metricsPort] = [await freePort(), await freePort()];
   const operator = new OperatorProcess({
     root: REPO_ROOT,
-    entry: options.operatorEntry ?? "src",
+    entry: await operatorEntry(options.operatorEntry ?? "bundle"),
     args: operatorArgs({
       kubeconfig,
       namespace,
@@ -357,6 +361,10 @@ async function allStarted<T extends readonly unknown[]>(parts: {
 }
 
 /** The harness's flags, production names; `extra` comes last so a test can override any of them. */
+async function operatorEntry(entry: "bundle" | "src" | "dist"): Promise<OperatorProcessOptions["entry"]> {
+  return entry === "bundle" ? { bundle: await operatorBundle(REPO_ROOT) } : entry;
+}
+
 function operatorArgs(o: {
   kubeconfig: string;
   namespace: string;

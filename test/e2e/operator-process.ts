@@ -13,7 +13,8 @@ const SETPRIV = "/usr/bin/setpriv";
 export interface OperatorProcessOptions {
   /** The repository root: src/main.ts and dist/main.js are found there. */
   root: string;
-  entry: "src" | "dist";
+  /** `src`: node --import tsx src/main.ts; `dist`: the built dist/main.js; else the path of a bundle of src/main.ts. */
+  entry: "src" | "dist" | { bundle: string };
   args: string[];
   /** Added to this process's environment. */
   env: Record<string, string>;
@@ -69,16 +70,16 @@ export class OperatorProcess {
 
   start(): void {
     if (this.running) throw new Error(`the operator is already running (pid ${this.child?.pid})`);
+    const entry = this.o.entry;
     const script =
-      this.o.entry === "dist" ? join(this.o.root, "dist", "main.js") : join(this.o.root, "src", "main.ts");
+      entry === "dist"
+        ? join(this.o.root, "dist", "main.js")
+        : entry === "src"
+          ? join(this.o.root, "src", "main.ts")
+          : entry.bundle;
     if (!existsSync(script))
-      throw new Error(`${script} is missing${this.o.entry === "dist" ? ": run npm run build" : ""}`);
-    const node = [
-      process.execPath,
-      ...(this.o.entry === "src" ? ["--import", "tsx"] : []),
-      script,
-      ...this.o.args,
-    ];
+      throw new Error(`${script} is missing${entry === "dist" ? ": run npm run build" : ""}`);
+    const node = [process.execPath, ...(entry === "src" ? ["--import", "tsx"] : []), script, ...this.o.args];
     const [cmd, ...argv] = existsSync(SETPRIV) ? [SETPRIV, "--pdeathsig", "SIGKILL", "--", ...node] : node;
     const out = openSync(this.o.logFile, "a");
     const err = openSync(this.o.stderrFile, "a");
