@@ -124,6 +124,9 @@ export async function eventsOf(world: World, name: string): Promise<PairEvent[]>
 }
 
 /** Polls `check` until it returns a value other than undefined; rejects with `what` and the last error. */
+/** The header of `kubectl get ldappairs`: the CRD's printer columns without priority. */
+export const DEFAULT_COLUMNS = ["NAME", "PHASE", "IMAGE", "READY", "REALM", "SERVER", "STEP", "AGE"];
+
 export async function eventually<T>(
   what: string,
   check: () => Promise<T | undefined> | T | undefined,

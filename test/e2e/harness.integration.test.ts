@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { gatewayBundle } from "../gateway/bundle.js";
+import { DEFAULT_COLUMNS } from "./checks.js";
 import { EXAMPLE_IMAGE, EXAMPLE_NAME, SECRETS } from "./example.js";
 import { CRD_NAME, startWorld, type World } from "./harness.js";
 import { descendantsOf, listProcesses } from "./processes.js";
@@ -61,16 +62,7 @@ describe("the end-to-end world", () => {
     expect(servers.map((s) => s.node)).toEqual(["pve1", "pve2"]);
 
     const table = (await world.kubectl("get", "ldappairs")).trimEnd().split("\n");
-    expect(table[0]!.split(/\s+/)).toEqual([
-      "NAME",
-      "PHASE",
-      "IMAGE",
-      "READY",
-      "REALM",
-      "SERVER",
-      "STEP",
-      "AGE",
-    ]);
+    expect(table[0]!.split(/\s+/)).toEqual(DEFAULT_COLUMNS);
     expect(table[1]).toMatch(new RegExp(`^${EXAMPLE_NAME}\\s.*${EXAMPLE_IMAGE.replace(/[.]/g, "\\.")}`));
     const wide = (await world.kubectl("get", "ldappairs", "-o", "wide")).split("\n")[0]!;
     expect(wide.split(/\s+/)).toEqual(expect.arrayContaining(["STEP", "REASON", "MESSAGE"]));

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { ApiProxy } from "../runtime/helpers/proxy.js";
 import {
   containersOf,
+  DEFAULT_COLUMNS,
   envEntries,
   eventsOf,
   eventually,
@@ -188,16 +189,7 @@ describe("applying the example", () => {
 
   it("shows the columns in kubectl get ldappairs, Ready 2/2", async () => {
     const [header, row] = (await world.kubectl("get", "ldappairs")).trimEnd().split("\n");
-    expect(header!.split(/\s+/)).toEqual([
-      "NAME",
-      "PHASE",
-      "IMAGE",
-      "READY",
-      "REALM",
-      "SERVER",
-      "STEP",
-      "AGE",
-    ]);
+    expect(header!.split(/\s+/)).toEqual(DEFAULT_COLUMNS);
     expect(row!.split(/\s+/).slice(0, 5)).toEqual([
       EXAMPLE_NAME,
       "Ready",

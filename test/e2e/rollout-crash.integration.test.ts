@@ -55,10 +55,7 @@ describe.each(STRATEGIES)("%s", (strategy) => {
     await untilPair(world, `strategy ${strategy} seen`, (v) => rolledOutTo(v, current), rw.patience(30_000));
   }, 60_000);
 
-  // Known bug, open: the overrule of a hanging shutdown also fires on its own vzstop, then retries a
-  // stop of a stopped container (500 CT not running) every few hundred ms; a slow stop task (as every
-  // task is here) makes this test fail, always for RemoveThenCreate, sometimes for CreateThenSwap.
-  it.skip(
+  it(
     "finishes the rollout with the operator killed at every step in turn, invariants intact",
     async () => {
       const to = image(`1.7.${++tags}`);

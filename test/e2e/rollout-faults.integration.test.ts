@@ -33,11 +33,9 @@ import {
   untilPair,
   type PairView,
   type RolloutWorld,
-  type Strategy,
 } from "./rollout-world.js";
 import { durationText } from "./time-scale.js";
 
-const IMPLEMENTED: Record<Strategy, boolean> = { RemoveThenCreate: true, CreateThenSwap: true };
 const SERVERS = ["ldap1", "ldap2"] as const;
 
 let rw: RolloutWorld;
@@ -128,10 +126,6 @@ async function recover(to: string): Promise<void> {
 const gateTimeout = () => durationText(rw.patience(3_000));
 
 describe.each(STRATEGIES)("%s", (strategy) => {
-  const test = IMPLEMENTED[strategy] ? it : it.todo;
-  // Known bugs, open: each skip names the one that makes its test fail today (see test/e2e/README.md).
-  const knownBug = (_bug: string, affected = true) => (affected ? it.skip : test);
-
   // A test that failed half way leaves the pair wherever it was: the next one starts from Ready.
   afterEach(async () => {
     thawAll();
@@ -144,9 +138,7 @@ describe.each(STRATEGIES)("%s", (strategy) => {
     await untilPair(world, `strategy ${strategy} seen`, (v) => rolledOutTo(v, current), rw.patience(30_000));
   }, 60_000);
 
-  // The per-object event budget (src/runtime/events.ts: 25, then one per 5 min) is used up by a fresh
-  // pair's provisioning and one rollout, so the HealthGateFailed Warning is dropped.
-  knownBug("event budget drops the HealthGateFailed Warning")(
+  it(
     "halts on an image that never listens: Stalled HealthGateFailed, Degraded, ldap2 untouched and serving",
     async () => {
       const ldap2 = snapshot("ldap2");
@@ -200,7 +192,7 @@ describe.each(STRATEGIES)("%s", (strategy) => {
     budget(3),
   );
 
-  test(
+  it(
     "rolls ldap1 back with autoRollback on an image that serves no user, and says so; ldap2 untouched",
     async () => {
       const previous = current;
@@ -247,7 +239,7 @@ describe.each(STRATEGIES)("%s", (strategy) => {
   );
 
   // RemoveThenCreate replaces the unhealthy peer first instead of waiting with ldap1 and stalling.
-  knownBug("RemoveThenCreate rebuilds an unhealthy peer", strategy === "RemoveThenCreate")(
+  it(
     "waits while the peer is unhealthy, never takes a server down, is Stalled at the deadline, then goes on",
     async () => {
       const [ldap1, ldap2] = [snapshot("ldap1"), snapshot("ldap2")];
@@ -300,7 +292,7 @@ describe.each(STRATEGIES)("%s", (strategy) => {
     budget(3),
   );
 
-  test(
+  it(
     "takes nothing down while the database is down at preflight, and rolls out once it is back",
     async () => {
       const [ldap1, ldap2] = [snapshot("ldap1"), snapshot("ldap2")];
