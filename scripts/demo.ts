@@ -277,6 +277,8 @@ async function main(): Promise<void> {
     ...(o.kubeconfig ? { kubeconfig: o.kubeconfig } : {}),
     namespace: o.namespace,
     timeScale: o.timeScale,
+    // The operator as `npm run start:dev` runs it, so `ps` shows src/main.ts.
+    operatorEntry: "src",
     log: (line) => say(`  ${line}`),
   });
   shutdown.world = world;
