@@ -19,7 +19,7 @@ import {
   rolloutWorld,
   STRATEGIES,
   until,
-  untilPair,
+  useStrategy,
   type PairView,
   type RolloutWorld,
 } from "./rollout-world.js";
@@ -51,8 +51,7 @@ const stepOf = (v: PairView): string | undefined =>
 
 describe.each(STRATEGIES)("%s", (strategy) => {
   beforeAll(async () => {
-    await patchPair(world, { spec: { rollout: { strategy } } });
-    await untilPair(world, `strategy ${strategy} seen`, (v) => rolledOutTo(v, current), rw.patience(30_000));
+    await useStrategy(rw, strategy, current);
   }, 60_000);
 
   it(

@@ -31,6 +31,7 @@ import {
   thaw,
   until,
   untilPair,
+  useStrategy,
   type PairView,
   type RolloutWorld,
 } from "./rollout-world.js";
@@ -134,8 +135,7 @@ describe.each(STRATEGIES)("%s", (strategy) => {
   }, 120_000);
 
   beforeAll(async () => {
-    await patchPair(world, { spec: { rollout: { strategy } } });
-    await untilPair(world, `strategy ${strategy} seen`, (v) => rolledOutTo(v, current), rw.patience(30_000));
+    await useStrategy(rw, strategy, current);
   }, 60_000);
 
   it(
@@ -238,7 +238,6 @@ describe.each(STRATEGIES)("%s", (strategy) => {
     budget(3),
   );
 
-  // RemoveThenCreate replaces the unhealthy peer first instead of waiting with ldap1 and stalling.
   it(
     "waits while the peer is unhealthy, never takes a server down, is Stalled at the deadline, then goes on",
     async () => {

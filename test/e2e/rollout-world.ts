@@ -86,6 +86,12 @@ export function rolledOutTo(v: PairView, wanted: string): boolean {
 /** Polls `check` until it returns something other than undefined (checks.ts's `eventually`). */
 export const until = eventually;
 
+/** Switches the pair's rollout strategy, no configuration of the servers (nothing restarts), and waits until it is seen settled on `image`. */
+export async function useStrategy(rw: RolloutWorld, strategy: Strategy, image: string): Promise<void> {
+  await patchPair(rw.world, { spec: { rollout: { strategy } } });
+  await untilPair(rw.world, `strategy ${strategy} seen`, (v) => rolledOutTo(v, image), rw.patience(30_000));
+}
+
 /** Waits until the pair satisfies `ok`; the error shows the last status and the operator's log. */
 export async function untilPair(
   world: World,

@@ -24,6 +24,7 @@ import {
   STRATEGIES,
   TASK,
   untilPair,
+  useStrategy,
   until,
   type RolloutWorld,
 } from "./rollout-world.js";
@@ -102,9 +103,7 @@ function watchColumns(rows: string[]): { stop: () => Promise<void> } {
 
 describe.each(STRATEGIES)("%s", (strategy) => {
   beforeAll(async () => {
-    await patchPair(world, { spec: { rollout: { strategy } } });
-    // A strategy is no configuration of the servers: nothing restarts.
-    await untilPair(world, `strategy ${strategy} seen`, (v) => rolledOutTo(v, current), rw.patience(30_000));
+    await useStrategy(rw, strategy, current);
   }, 60_000);
 
   it(
